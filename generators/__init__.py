@@ -1,0 +1,1 @@
+"""Generators of the SageMaker reusable components: templates, packaged artifacts and releases."""

@@ -1,0 +1,1 @@
+"""Feature group as code: feature_group.json applied to the live feature group."""

@@ -1,0 +1,57 @@
+"""Shared fixtures: fake AWS credentials everywhere, and the templates built once per session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from generators.build import BuildResult, build, template_filename
+from generators.settings import TEMPLATE_NAMES, Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = REPO_ROOT / "build"
+EVENTS_DIR = Path(__file__).resolve().parent / "events"
+
+
+@pytest.fixture(autouse=True)
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach AWS: fake credentials, a real region, no instance metadata, no profiles."""
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_ENDPOINT_URL",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture(scope="session")
+def built() -> BuildResult:
+    """The real build output in build/, regenerated once per session from the current generators."""
+    return build(Settings(), BUILD_DIR)
+
+
+def load_template(path: Path) -> dict:
+    """Templates are long-form YAML: plain safe_load must read them (no short tags)."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def templates(built: BuildResult) -> dict[str, dict]:
+    return {name: load_template(built.out_dir / template_filename(name)) for name in TEMPLATE_NAMES}
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))

@@ -1,0 +1,89 @@
+"""Names stay valid for every project name and id the SageMaker contract allows."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from generators.cfn_resolve import resolve_template
+from generators.settings import (
+    PROJECT_ID_MAX,
+    PROJECT_NAME_MAX,
+    ProjectNames,
+    SettingsError,
+    check_budgets,
+)
+
+BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+NAME_CASES = [
+    ("A" * PROJECT_NAME_MAX, "p-" + "a" * (PROJECT_ID_MAX - 2)),  # longest, uppercase
+    ("MyProject-X1" + "b" * 20, "p-abcdefghijkl"),  # mixed case, 32 characters
+    ("a", "p-1"),  # shortest
+]
+REGIONS = ["eu-west-1", "ap-southeast-7", "us-gov-west-1", "cn-northwest-1"]
+
+
+def _resources(templates, name, project_id, region="eu-west-1"):
+    template = templates["project-s3-fs-ingestion"]
+    params = {
+        "SageMakerProjectName": name,
+        "SageMakerProjectId": project_id,
+        "DataBucketName": "data",
+        "FeatureGroupName": "fg",
+    }
+    from generators import cfn_resolve
+
+    original = dict(cfn_resolve.PSEUDO_DEFAULTS)
+    cfn_resolve.PSEUDO_DEFAULTS["AWS::Region"] = region
+    try:
+        return resolve_template(template, params)["Resources"]
+    finally:
+        cfn_resolve.PSEUDO_DEFAULTS.clear()
+        cfn_resolve.PSEUDO_DEFAULTS.update(original)
+
+
+@pytest.mark.parametrize(("name", "project_id"), NAME_CASES)
+@pytest.mark.parametrize("region", REGIONS)
+def test_every_name_is_valid(templates, name, project_id, region) -> None:
+    parameters = templates["project-s3-fs-ingestion"]["Parameters"]
+    assert re.fullmatch(parameters["SageMakerProjectName"]["AllowedPattern"], name)
+    assert len(name) <= parameters["SageMakerProjectName"]["MaxLength"]
+    assert re.fullmatch(parameters["SageMakerProjectId"]["AllowedPattern"], project_id)
+    resources = _resources(templates, name, project_id, region)
+    for logical_id in ("ArtifactBucket", "TrailBucket"):
+        bucket = resources[logical_id]["Properties"]["BucketName"]
+        assert BUCKET.match(bucket) and len(bucket) <= 63, bucket
+    limits = {
+        ("StartIngestionRole", "RoleName"): (64, r"[\w+=,.@-]+"),
+        ("StartIngestionFunction", "FunctionName"): (64, r"[a-zA-Z0-9-_]+"),
+        ("UploadRule", "Name"): (64, r"[.\-_A-Za-z0-9]+"),
+        ("RepositoryChangeRule", "Name"): (64, r"[.\-_A-Za-z0-9]+"),
+        ("IngestionDeadLetterQueue", "QueueName"): (80, r"[a-zA-Z0-9_-]+"),
+        ("DeployPipelineBuild", "Name"): (150, r"[A-Za-z0-9][A-Za-z0-9\-_]{1,254}"),
+        ("SeedCodePipeline", "Name"): (100, r"[A-Za-z0-9.@\-_]+"),
+        ("SeedCodeRepository", "RepositoryName"): (100, r"[\w.-]+"),
+        ("UploadTrail", "TrailName"): (128, r"[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]"),
+    }
+    for (logical_id, prop), (limit, pattern) in limits.items():
+        value = resources[logical_id]["Properties"][prop]
+        assert len(value) <= limit and re.fullmatch(pattern, value), (logical_id, value)
+    pipeline = resources["StartIngestionFunction"]["Properties"]["Environment"]["Variables"]["PIPELINE_NAME"]
+    assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}", pipeline)
+    assert pipeline == pipeline.lower(), "pipeline ARNs are lowercase: the IAM policy must name it exactly"
+
+
+def test_budget_check_rejects_a_name_that_could_overflow() -> None:
+    class TooLong(ProjectNames):
+        @property
+        def artifact_bucket(self) -> str:
+            return "sagemaker-${SageMakerProjectName}-${SageMakerProjectId}-artifacts-${AWS::AccountId}"
+
+    with pytest.raises(SettingsError, match="artifact_bucket can reach"):
+        check_budgets(TooLong())
+    check_budgets(ProjectNames())
+
+
+def test_bucket_names_do_not_use_the_mixed_case_project_name() -> None:
+    names = ProjectNames()
+    assert "${SageMakerProjectName}" not in names.artifact_bucket + names.trail_bucket
