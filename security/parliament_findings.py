@@ -1,0 +1,77 @@
+"""The parliament findings accepted on purpose, each with its reason, and the config that applies them.
+
+parliament's community auditors judge a policy by its actions alone: a launch role that must create an IAM
+role, a bucket policy and a Lambda function is "permissions management" and "privilege escalation" to
+them, whatever the resource scope. The scope is what ``tests/test_security_iam.py`` and
+``tests/test_security_launch_role.py`` check. Every accepted finding names the policy, the issue and, where
+parliament reports it, the action; ``python -m security.parliament_gate`` fails on any other finding and on
+an acceptance that no longer matches anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class AcceptedFinding:
+    issue: str
+    policy: str  # "<template>.<LogicalId>" of the resolved policy file
+    reason: str
+    location: dict[str, str] = field(default_factory=dict)  # further location fields parliament reports
+
+    def ignore_location(self) -> dict[str, str]:
+        """Regular expressions, matched lowercased in full, as parliament's ``ignore_locations`` would be.
+
+        (parliament 1.6.4's CLI cannot apply ``ignore_locations`` read from a YAML ``--config``: its
+        ``make_list`` returns an empty list for plain YAML values, so the gate applies them itself.)
+        """
+        return {
+            "filepath": f".*/{re.escape(self.policy)}\\.[^/]*json".lower(),
+            **{key: re.escape(value).lower() for key, value in self.location.items()},
+        }
+
+
+LAUNCH_ROLE_POLICY = "sm-policies.LaunchRolePolicy"
+ACCEPTED: tuple[AcceptedFinding, ...] = (
+    AcceptedFinding(
+        issue="PERMISSIONS_MANAGEMENT_ACTIONS",
+        policy=LAUNCH_ROLE_POLICY,
+        reason="Creating a project means creating its Lambda role, its bucket and queue policies and the "
+        "Lambda permission for its upload rule; each of these actions is limited to the product's own names "
+        "(role/sagemaker-fsi/sagemaker-fsi-*, sagemaker-*-artifacts-ACCOUNT, ...), and only Service "
+        "Catalog can assume the launch role.",
+    ),
+    AcceptedFinding(
+        issue="PRIVILEGE_ESCALATION",
+        policy=LAUNCH_ROLE_POLICY,
+        location={"type": "EditExistingLambdaFunctionWithRole"},
+        reason="lambda:UpdateFunctionCode is how CloudFormation deploys a new release of the start-ingestion "
+        "Lambda on UpdateProject. It is limited to the product's functions (sagemaker-*-start-ingest), whose "
+        "role may only start the project's pipeline and write its dead-letter queue and logs.",
+    ),
+    AcceptedFinding(
+        issue="RESOURCE_POLICY_PRIVILEGE_ESCALATION",
+        policy=LAUNCH_ROLE_POLICY,
+        reason="The launch role writes the bucket policy and lifecycle rules the template defines on the "
+        "project's own buckets, which it creates; it has no object access to them. parliament flags any "
+        "policy that may change a bucket policy without object access, whatever the bucket.",
+    ),
+    AcceptedFinding(
+        issue="UNKNOWN_ACTION",
+        policy="sm-policies.ProjectRolesPolicy",
+        location={"string": "sagemaker:BatchWriteRecord"},
+        reason="Feature Store's BatchWriteRecord is newer than parliament 1.6.4's bundled IAM database; awacs "
+        "2.6.1 and botocore define it, and the seed code's ingestion uses it where the runtime has it.",
+    ),
+)
+
+
+def is_accepted(finding: AcceptedFinding, issue: str, location: dict) -> bool:
+    """Does the accepted finding cover a reported (issue, location)? Same rule as parliament's CLI."""
+    if finding.issue != issue:
+        return False
+    return all(
+        re.fullmatch(pattern, str(location.get(key, "")).lower()) for key, pattern in finding.ignore_location().items()
+    )
