@@ -18,9 +18,14 @@ PSEUDO_DEFAULTS = {
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
     "AWS::StackName": "example-stack",
-    "AWS::StackId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/example-stack/0",
     "AWS::NotificationARNs": "",
 }
+PSEUDO_DEFAULTS["AWS::StackId"] = "arn:{p}:cloudformation:{r}:{a}:stack/{s}/0".format(
+    p=PSEUDO_DEFAULTS["AWS::Partition"],
+    r=PSEUDO_DEFAULTS["AWS::Region"],
+    a=PSEUDO_DEFAULTS["AWS::AccountId"],
+    s=PSEUDO_DEFAULTS["AWS::StackName"],
+)
 _NO_VALUE = object()
 _SUB = re.compile(r"\$\{([^}!][^}]*)\}")
 

@@ -45,24 +45,19 @@ def policy_document(*statements: Statement) -> PolicyDocument:
     return PolicyDocument(Version=POLICY_VERSION, Statement=list(statements))
 
 
-def sub_arn(arn: BaseARN, **variables: object) -> Sub:
-    """A partition-aware awacs ARN as an ``Fn::Sub`` (the ARN string holds ``${AWS::Partition}``)."""
-    return Sub(arn.JSONrepr(), **variables) if variables else Sub(arn.JSONrepr())
+def arn(service: str, resource: str, **variables: object) -> Sub:
+    """``arn:${AWS::Partition}:<service>:${AWS::Region}:${AWS::AccountId}:<resource>`` as an ``Fn::Sub``.
 
-
-def arn(service: str, resource: str, *, regional: bool = True, **variables: object) -> Sub:
-    """``arn:${AWS::Partition}:<service>:<region>:<account>:<resource>`` as an ``Fn::Sub``."""
-    region = REGION if regional else ""
-    account = "" if service == "s3" else ACCOUNT
-    built = BaseARN(service, resource, region=region, account=account)
-    # awacs picks the partition from the region; a global service still needs ${AWS::Partition}.
-    text = built.JSONrepr().replace("arn:aws:", "arn:${AWS::Partition}:", 1)
+    Given the region ``${AWS::Region}``, awacs writes the partition as ``${AWS::Partition}``; it leaves the
+    region out of IAM and S3 ARNs (global); S3 bucket and object ARNs carry no account either.
+    """
+    text = BaseARN(service, resource, region=REGION, account="" if service == "s3" else ACCOUNT).JSONrepr()
     return Sub(text, **variables) if variables else Sub(text)
 
 
 def service_role_arn(role_name: str, path: str = "/service-role/") -> Sub:
     """ARN of an account role, e.g. the SageMaker Projects service roles (one helper, no copy-paste)."""
-    return arn("iam", f"role{path}{role_name}", regional=False)
+    return arn("iam", f"role{path}{role_name}")
 
 
 def service_principal(service: str) -> str:

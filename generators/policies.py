@@ -61,10 +61,10 @@ def _pass_role(sid: str, role_arns: list, service: str) -> Statement:
 
 def launch_role_statements(settings: Settings, names: ProjectNames) -> list[Statement]:
     """What the launch role needs to create, update and delete a project (see security/launch_role.py)."""
-    role_arn = arn("iam", f"role{names.role_path}{names.role_prefix}*", regional=False)
+    role_arn = arn("iam", f"role{names.role_path}{names.role_prefix}*")
     buckets = [
-        arn("s3", _wild(names.artifact_bucket), regional=False),
-        arn("s3", _wild(names.trail_bucket), regional=False),
+        arn("s3", _wild(names.artifact_bucket)),
+        arn("s3", _wild(names.trail_bucket)),
     ]
     function = f"function:{_wild(names.lambda_function)}"
     # The function itself, and its qualified ARNs (the event invoke configuration is set on $LATEST).
@@ -135,13 +135,7 @@ def launch_role_statements(settings: Settings, names: ProjectNames) -> list[Stat
         _allow(
             "ProjectArtifacts",
             [s3.GetObject, s3.GetObjectVersion],
-            [
-                arn(
-                    "s3",
-                    f"{settings.artifacts_bucket}/{settings.artifacts_prefix}/{PRODUCT}/*".replace("//", "/"),
-                    regional=False,
-                )
-            ],
+            [arn("s3", f"{settings.artifacts_bucket}/{settings.artifacts_prefix}/{PRODUCT}/*".replace("//", "/"))],
         ),
         _allow(
             "ProjectLogGroup",
@@ -303,7 +297,7 @@ def project_role_statements(names: ProjectNames) -> list[Statement]:
     """What the project's CodeBuild (deploy) and SageMaker execution (ingest) roles need beyond AWS's."""
     pipeline_arn = arn("sagemaker", f"pipeline/{_wild(names.sagemaker_pipeline)}")
     feature_group_arn = arn("sagemaker", "feature-group/*")
-    execution_role_arn = arn("iam", f"role/service-role/{EXECUTION_ROLE}", regional=False)
+    execution_role_arn = arn("iam", f"role/service-role/{EXECUTION_ROLE}")
     return [
         _allow(
             "FeatureGroupDefinition",
@@ -333,7 +327,7 @@ def project_role_statements(names: ProjectNames) -> list[Statement]:
             "PipelineCode",
             [s3.PutObject, s3.GetObject],
             [
-                arn("s3", _wild(names.artifact_bucket) + "/*", regional=False),
+                arn("s3", _wild(names.artifact_bucket) + "/*"),
             ],
         ),
     ]
@@ -350,12 +344,12 @@ def studio_user_statements(names: ProjectNames) -> list[Statement]:
         _allow(
             "CleanUpProjectBuckets",
             [s3.ListBucket, s3.ListBucketVersions, s3.DeleteBucket],
-            [arn("s3", b, regional=False) for b in buckets],
+            [arn("s3", b) for b in buckets],
         ),
         _allow(
             "CleanUpProjectObjects",
             [s3.GetObject, s3.DeleteObject, s3.DeleteObjectVersion],
-            [arn("s3", f"{b}/*", regional=False) for b in buckets],
+            [arn("s3", f"{b}/*") for b in buckets],
         ),
         _allow(
             "CleanUpProjectPipeline",
@@ -371,14 +365,12 @@ def studio_user_statements(names: ProjectNames) -> list[Statement]:
 
 
 def release_statements(settings: Settings) -> list[Statement]:
-    release_keys = arn(
-        "s3", f"{settings.artifacts_bucket}/{settings.artifacts_prefix}/*".replace("//", "/"), regional=False
-    )
+    release_keys = arn("s3", f"{settings.artifacts_bucket}/{settings.artifacts_prefix}/*".replace("//", "/"))
     return [
         _allow(
             "ListReleases",
             [s3.ListBucket, s3.GetBucketLocation],
-            [arn("s3", settings.artifacts_bucket, regional=False)],
+            [arn("s3", settings.artifacts_bucket)],
         ),
         _allow(
             "PublishReleaseObjects",

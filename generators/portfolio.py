@@ -142,12 +142,12 @@ def build(settings: Settings) -> Template:
             Output("ProductTemplateUrl", Value=template_url(settings)),
             Output(
                 "LaunchRolePolicyArn",
-                Value=arn("iam", policies.arn_resource("launch"), regional=False),
+                Value=arn("iam", policies.arn_resource("launch")),
                 Description="Policy sm-policies attaches to the launch role",
             ),
             Output(
                 "ProjectRolesPolicyArn",
-                Value=arn("iam", policies.arn_resource("project-roles"), regional=False),
+                Value=arn("iam", policies.arn_resource("project-roles")),
                 Description="Policy sm-policies attaches to the project's build and execution roles",
             ),
         ]

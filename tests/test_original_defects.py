@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from template_tools import (
     as_list,
@@ -149,3 +150,15 @@ def test_artifact_locations_are_final_values(templates) -> None:
     seed = resources["SeedCodeRepository"]["Properties"]["Code"]["S3"]
     assert seed["Bucket"] == code["S3Bucket"]
     assert seed["Key"].endswith("/seed-code-s3-fs-ingestion.zip")
+
+
+def test_generator_sources_hold_no_literal_partition() -> None:
+    """ARNs come from generators.common.arn (awacs with ${AWS::Partition}), never from a typed 'arn:aws:'."""
+    generators = Path(__file__).resolve().parent.parent / "generators"
+    offenders = [
+        f"{path.name}:{number}"
+        for path in sorted(generators.glob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "arn:aws:" in line
+    ]
+    assert not offenders, f"literal partition in {offenders}"
