@@ -93,12 +93,9 @@ def parser() -> argparse.ArgumentParser:
     build_parser.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: build)")
     add_release_coordinates(build_parser)
     build_parser.set_defaults(handler=run_build)
-    try:
-        from . import release
-    except ImportError:  # pragma: no cover - release is part of the package
-        release = None
-    if release is not None and hasattr(release, "register"):
-        release.register(commands, add_release_coordinates)
+    from . import release  # imported here: release imports this module for CliError
+
+    release.register(commands, add_release_coordinates)
     return root
 
 

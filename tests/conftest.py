@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,6 @@ from generators.settings import TEMPLATE_NAMES, Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
-EVENTS_DIR = Path(__file__).resolve().parent / "events"
 
 
 @pytest.fixture(autouse=True)
@@ -23,11 +22,12 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_PROFILE",
         "AWS_SESSION_TOKEN",
         "AWS_SECURITY_TOKEN",
-        "AWS_ENDPOINT_URL",
         "AWS_CONFIG_FILE",
         "AWS_SHARED_CREDENTIALS_FILE",
     ):
         monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:  # every service's override
+        monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
@@ -51,7 +51,3 @@ def load_template(path: Path) -> dict:
 @pytest.fixture(scope="session")
 def templates(built: BuildResult) -> dict[str, dict]:
     return {name: load_template(built.out_dir / template_filename(name)) for name in TEMPLATE_NAMES}
-
-
-def load_event(name: str) -> dict:
-    return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))

@@ -7,7 +7,6 @@ Nothing here reaches AWS or the internet: the moto server and the Feature Store 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import io
 import json
 import sys
@@ -19,13 +18,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from loading import load_event, load_module
 from moto.server import ThreadedMotoServer
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO / "notebooks"
 SEED_CODE_DIR = REPO / "seed-code" / "s3-fs-ingestion"
 LAMBDA_APP = REPO / "lambda_functions" / "start_ingestion_pipeline" / "app.py"
-EVENTS_DIR = REPO / "tests" / "events"
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
 
@@ -44,18 +43,6 @@ F,0.55,0.44,0.15,0.8945,0.3145,0.151,0.32,19
 F,0.525,0.38,0.14,0.6065,0.194,0.1475,0.21,14
 M,0.43,0.35,0.11,0.406,0.1675,0.081,0.135,10
 """
-
-
-def load_module(name: str, path: Path) -> ModuleType:
-    """Import ``path`` as module ``name`` (once per test session)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def walkthrough_helpers() -> ModuleType:
@@ -122,7 +109,7 @@ def write_abalone_zip(path: Path) -> Path:
 
 def cloudtrail_put_event(bucket: str, key: str, *, version_id: str, size: int) -> dict[str, Any]:
     """What EventBridge delivers for a PutObject recorded by a data-event trail (from tests/events)."""
-    event = json.loads((EVENTS_DIR / "cloudtrail-putobject.json").read_text(encoding="utf-8"))
+    event = load_event("cloudtrail-putobject.json")
     event = copy.deepcopy(event)
     event["account"] = ACCOUNT
     detail = event["detail"]

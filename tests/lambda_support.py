@@ -8,10 +8,8 @@ under a unique module name.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,10 +17,10 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.stub import Stubber
+from loading import load_module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_PATH = REPO_ROOT / "lambda_functions" / "start_ingestion_pipeline" / "app.py"
-EVENTS_DIR = Path(__file__).resolve().parent / "events"
 MODULE_NAME = "start_ingestion_pipeline_app"
 
 REGION = "eu-west-1"
@@ -52,18 +50,7 @@ S3_STARTS = (
 
 def load_app(name: str = MODULE_NAME) -> ModuleType:
     """The handler module, imported by path (cached under ``name``)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, APP_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_event(name: str) -> dict:
-    return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))
+    return load_module(name, APP_PATH)
 
 
 def is_cloudtrail(event: dict) -> bool:
@@ -116,19 +103,6 @@ def new_upload_of(event: dict, serial: int = 2) -> dict:
     return event
 
 
-def set_fake_aws(monkeypatch: Any) -> None:
-    """No request can reach AWS: fake credentials, a real region, no metadata service or profiles."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL",
-                 "AWS_ENDPOINT_URL_SAGEMAKER"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-
-
 def set_lambda_env(monkeypatch: Any, *, prefix: str = PREFIX, suffix: str | None = "",
                    bucket: str = BUCKET, pipeline: str = PIPELINE) -> None:
     """The function's environment as the project stack sets it (``suffix=None``: unset)."""
@@ -155,7 +129,7 @@ class SageMakerStub:
     operation = "start_pipeline_execution"
 
     def __init__(self) -> None:
-        # Credentials come from the environment (set_fake_aws); a stubbed call never signs anything.
+        # Credentials come from the environment (conftest's fake_aws); a stubbed call never signs anything.
         self.client = boto3.client("sagemaker", region_name=REGION)
         self.requests: list[dict] = []
         self.client.meta.events.register(

@@ -22,11 +22,10 @@ from lambda_support import (
     S3_STARTS,
     SageMakerStub,
     load_app,
-    load_event,
-    set_fake_aws,
     set_lambda_env,
     with_object,
 )
+from loading import load_event
 from moto.events.models import EventPattern
 
 from generators.cfn_resolve import evaluate_conditions, resolve, template_parameters
@@ -147,7 +146,6 @@ def test_rule_matches_exactly_the_uploads_to_process(patterns, trigger, suffix, 
 def handler(monkeypatch):
     """Run the handler with a given configuration; returns (result, SageMaker requests)."""
     app = load_app()
-    set_fake_aws(monkeypatch)
     stubs: list[SageMakerStub] = []
 
     def run(event: dict, suffix: str) -> tuple[dict, list[dict]]:

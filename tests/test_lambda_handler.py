@@ -25,13 +25,12 @@ from lambda_support import (
     assert_valid_request,
     lambda_json_line,
     load_app,
-    load_event,
     new_upload_of,
     object_of,
-    set_fake_aws,
     set_lambda_env,
     with_object,
 )
+from loading import load_event
 
 STARTS = CLOUDTRAIL_STARTS + S3_STARTS
 
@@ -39,7 +38,6 @@ STARTS = CLOUDTRAIL_STARTS + S3_STARTS
 @pytest.fixture
 def app(monkeypatch):
     module = load_app()
-    set_fake_aws(monkeypatch)
     set_lambda_env(monkeypatch)
     monkeypatch.setattr(module, "_client", None)
     return module
@@ -544,7 +542,6 @@ def test_client_honours_the_endpoint_url_environment(app, monkeypatch, variable)
 
 
 def test_importing_the_module_does_no_work(monkeypatch):
-    set_fake_aws(monkeypatch)
     module = load_app("start_ingestion_pipeline_fresh_import")
     try:
         assert module._client is None

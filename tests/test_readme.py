@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+from loading import load_module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _quickstart():
-    spec = importlib.util.spec_from_file_location("quickstart", REPO_ROOT / ".ci" / "quickstart.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("quickstart", REPO_ROOT / ".ci" / "quickstart.py")
 
 
 def test_quick_start_has_exactly_two_commands_build_then_tests() -> None:
