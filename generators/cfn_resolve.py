@@ -41,6 +41,9 @@ def template_parameters(template: Mapping[str, Any], overrides: Mapping[str, str
         if "Default" in spec:
             values[name] = spec["Default"]
     values.update(overrides or {})
+    # CloudFormation hands every (non-list) parameter value to the intrinsic functions as a string:
+    # Fn::Equals [{"Ref": "SomeNumber"}, "0"] is true for the value 0.
+    values = {name: value if isinstance(value, list) else str(value) for name, value in values.items()}
     missing = [name for name in template.get("Parameters", {}) if name not in values]
     if missing:
         raise ResolveError(f"parameters without a value: {', '.join(missing)}")

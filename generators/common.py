@@ -19,15 +19,17 @@ from awacs.aws import (
     Statement,
 )
 from awacs.helpers.trust import make_simple_assume_policy
-from troposphere import AWSObject, Ref, Sub, Tags, Template
+from troposphere import AWSObject, GetAtt, Join, Ref, Sub, Tags, Template
 from troposphere.s3 import (
     AbortIncompleteMultipartUpload,
     Bucket,
     BucketEncryption,
     BucketPolicy,
+    EventBridgeConfiguration,
     LifecycleConfiguration,
     LifecycleRule,
     NoncurrentVersionExpiration,
+    NotificationConfiguration,
     OwnershipControls,
     OwnershipControlsRule,
     PublicAccessBlockConfiguration,
@@ -82,6 +84,7 @@ def unique_actions(actions: Iterable[Action]) -> list[Action]:
 
 CHECKOV_ID = re.compile(r"^CKV2?_[A-Z0-9]+_\d+$")
 CFN_LINT_ID = re.compile(r"^[EWI]\d{4}$")
+GUARD_RULE_ID = re.compile(r"^[A-Z][A-Z0-9_]+$")
 MIN_REASON_WORDS = 8
 
 
@@ -97,9 +100,10 @@ class Suppression:
     reason: str
     checkov: tuple[str, ...] = ()
     cfn_lint: tuple[str, ...] = ()
+    guard: tuple[str, ...] = ()  # cfn-guard rule names (AWS Control Tower proactive controls)
 
     def __post_init__(self) -> None:
-        checks = self.checkov + self.cfn_lint
+        checks = self.checkov + self.cfn_lint + self.guard
         if len(self.reason.split()) < MIN_REASON_WORDS:
             raise ValueError(
                 f"suppression of {checks or 'no check'} needs a written reason "
@@ -113,6 +117,9 @@ class Suppression:
         for check in self.cfn_lint:
             if not CFN_LINT_ID.match(check):
                 raise ValueError(f"{check!r} is not a cfn-lint rule id (E3012, W1020, I3042)")
+        for check in self.guard:
+            if not GUARD_RULE_ID.match(check):
+                raise ValueError(f"{check!r} is not a cfn-guard rule name (S3_BUCKET_LOGGING_ENABLED)")
 
 
 def suppress(resource: AWSObject, *suppressions: Suppression) -> AWSObject:
@@ -131,17 +138,21 @@ def suppress(resource: AWSObject, *suppressions: Suppression) -> AWSObject:
     reasons = dict(metadata.get("SuppressionReasons", {}))
     skips = list(metadata.get("checkov", {}).get("skip", []))
     ignores = set(metadata.get("cfn-lint", {}).get("config", {}).get("ignore_checks", []))
+    guarded = set(metadata.get("guard", {}).get("SuppressedRules", []))
     for suppression in suppressions:
-        for check in suppression.checkov + suppression.cfn_lint:
+        for check in suppression.checkov + suppression.cfn_lint + suppression.guard:
             if check in reasons:
                 raise ValueError(f"{check} is already suppressed on {resource.title}")
             reasons[check] = suppression.reason
         skips.extend({"id": check, "comment": suppression.reason} for check in suppression.checkov)
         ignores.update(suppression.cfn_lint)
+        guarded.update(suppression.guard)
     if skips:
         metadata["checkov"] = {"skip": sorted(skips, key=lambda skip: skip["id"])}
     if ignores:
         metadata["cfn-lint"] = {"config": {"ignore_checks": sorted(ignores)}}
+    if guarded:
+        metadata["guard"] = {"SuppressedRules": sorted(guarded)}
     metadata["SuppressionReasons"] = dict(sorted(reasons.items()))
     resource.Metadata = metadata
     return resource
@@ -160,15 +171,15 @@ def deny_insecure_transport(service_actions: Action, resources: list) -> Stateme
     )
 
 
-def tls_only_statement(bucket_ref: object) -> Statement:
-    """Deny every request to the bucket and its objects that does not use TLS."""
-    return deny_insecure_transport(
-        s3.Action("*"),
-        [
-            Sub("arn:${AWS::Partition}:s3:::${Bucket}", Bucket=bucket_ref),
-            Sub("arn:${AWS::Partition}:s3:::${Bucket}/*", Bucket=bucket_ref),
-        ],
-    )
+def tls_only_statement(bucket: Bucket) -> Statement:
+    """Deny every request to the bucket and its objects that does not use TLS.
+
+    The resources are written as ``Fn::GetAtt [bucket, Arn]`` and ``Fn::Join ["", [that, "/*"]]``: the AWS
+    Control Tower control CT.S3.PR.8 (s3_bucket_policy_ssl_requests_only_check) recognises only that form
+    (or literal ARNs), so an ``Fn::Sub`` ARN would make accounts enforcing it refuse the stack.
+    """
+    bucket_arn = GetAtt(bucket, "Arn")
+    return deny_insecure_transport(s3.Action("*"), [bucket_arn, Join("", [bucket_arn, "/*"])])
 
 
 def secure_bucket(
@@ -179,11 +190,15 @@ def secure_bucket(
     noncurrent_days: int | None = None,
     tags: Tags | None = None,
     versioned: bool = False,
+    kms: bool = True,
 ) -> Bucket:
-    """A private bucket: public access blocked, SSE-S3 encryption, ownership enforced.
+    """A private bucket: public access blocked, encrypted, ownership enforced, events sent to EventBridge.
 
     ``expirations`` maps a key prefix ("" for the whole bucket) to the days after which its objects
-    expire; ``noncurrent_days`` expires old versions of a versioned bucket.
+    expire; ``noncurrent_days`` expires old versions of a versioned bucket. ``kms``: SSE-KMS with the AWS
+    managed key ``aws/s3`` and an S3 Bucket Key (Control Tower CT.S3.PR.10), usable by every same-account
+    principal through S3 without a key policy of ours; otherwise SSE-S3 (for writers such as CloudTrail
+    that cannot use ``aws/s3``).
     """
     rules = [
         LifecycleRule(
@@ -201,19 +216,22 @@ def secure_bucket(
                 ExpirationInDays=days,
             )
         )
+    if versioned != (noncurrent_days is not None):
+        raise ValueError(f"{logical_id}: a versioned bucket needs noncurrent_days, and only a versioned one takes it")
     if noncurrent_days is not None:
-        if not versioned:
-            raise ValueError(f"{logical_id}: noncurrent_days only applies to a versioned bucket")
+        # Expiring a current version leaves a delete marker; once its old versions are gone, the same rule
+        # removes it. ExpiredObjectDeleteMarker must share a rule with an action: CloudFormation rejects a
+        # rule without AbortIncompleteMultipartUpload, Expiration*, NoncurrentVersion* or Transition*
+        # (AWS::S3::Bucket Rule reference; cloudformation-coverage-roadmap#1124), and S3 rejects it beside
+        # ExpirationInDays/ExpirationDate (PutBucketLifecycleConfiguration, LifecycleExpiration).
         rules.append(
             LifecycleRule(
                 Id="ExpireNoncurrentVersions",
                 Status="Enabled",
                 NoncurrentVersionExpiration=NoncurrentVersionExpiration(NoncurrentDays=noncurrent_days),
+                ExpiredObjectDeleteMarker=True,
             )
         )
-    if versioned:
-        # Expiring a current version leaves a delete marker; once its old versions are gone, remove it.
-        rules.append(LifecycleRule(Id="RemoveExpiredDeleteMarkers", Status="Enabled", ExpiredObjectDeleteMarker=True))
     bucket = Bucket(
         logical_id,
         BucketName=name,
@@ -221,7 +239,9 @@ def secure_bucket(
             ServerSideEncryptionConfiguration=[
                 ServerSideEncryptionRule(
                     BucketKeyEnabled=True,
-                    ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(SSEAlgorithm="AES256"),
+                    ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(
+                        SSEAlgorithm="aws:kms" if kms else "AES256"
+                    ),
                 )
             ]
         ),
@@ -229,6 +249,10 @@ def secure_bucket(
             BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
         ),
         OwnershipControls=OwnershipControls(Rules=[OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
+        # Object-level events to EventBridge (free to send; Control Tower CT.S3.PR.4 asks for notifications).
+        NotificationConfiguration=NotificationConfiguration(
+            EventBridgeConfiguration=EventBridgeConfiguration(EventBridgeEnabled=True)
+        ),
         LifecycleConfiguration=LifecycleConfiguration(Rules=rules),
         DeletionPolicy="Retain",
         UpdateReplacePolicy="Retain",
@@ -247,7 +271,7 @@ def add_secure_bucket(template: Template, bucket: Bucket, *extra_statements: Sta
         BucketPolicy(
             f"{bucket.title}Policy",
             Bucket=Ref(bucket),
-            PolicyDocument=policy_document(tls_only_statement(Ref(bucket)), *extra_statements),
+            PolicyDocument=policy_document(tls_only_statement(bucket), *extra_statements),
         )
     )
     return bucket, policy

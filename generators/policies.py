@@ -11,14 +11,19 @@ Every resource is scoped to the names :class:`ProjectNames` gives the project's 
 
 from __future__ import annotations
 
+import json
+import re
+
 import awacs.awslambda as lam
 import awacs.cloudformation as cfn
 import awacs.cloudtrail as ct
+import awacs.cloudwatch as cw
 import awacs.codebuild as cb
 import awacs.codecommit as cc
 import awacs.codeconnections as conn
 import awacs.codepipeline as cp
 import awacs.codestar_connections as csc
+import awacs.ecr as ecr
 import awacs.events as ev
 import awacs.iam as iam_actions
 import awacs.logs as logs
@@ -26,13 +31,13 @@ import awacs.s3 as s3
 import awacs.sagemaker as sm
 import awacs.servicecatalog as sc
 import awacs.sqs as sqs
-from awacs.aws import Action, Allow, Condition, Statement, StringEquals
-from troposphere import Equals, Export, If, Not, Output, Parameter, Ref, Sub, Template
+from awacs.aws import Action, Allow, Condition, Statement, StringEquals, StringLike
+from troposphere import Equals, Export, If, Not, Output, Parameter, Ref, Sub, Template, encode_to_dict
 from troposphere.iam import ManagedPolicy
 
 from .common import arn, interface, policy_document, service_role_arn, unique_actions
 from .project import CODEBUILD_ROLE, CODEPIPELINE_ROLE, EVENTS_ROLE, EXECUTION_ROLE
-from .settings import PRODUCT, PolicyNames, ProjectNames, Settings
+from .settings import ACCOUNT_ID_LEN, PRODUCT, REGION_MAX_LEN, PolicyNames, ProjectNames, Settings
 
 LAUNCH_ROLE = "AmazonSageMakerServiceCatalogProductsLaunchRole"
 # The AWS-managed project roles the project's resources run as, and the service each is passed to.
@@ -41,6 +46,43 @@ PASSED_SERVICE_ROLES = {
     CODEPIPELINE_ROLE: "codepipeline.amazonaws.com",
     EVENTS_ROLE: "events.amazonaws.com",
 }
+
+
+# IAM and AWS STS quotas: a managed policy document holds at most 6,144 characters, white space excluded.
+MANAGED_POLICY_SIZE_MAX = 6144
+# The longest values the pseudo parameters take, for the size a document reaches once CloudFormation resolves it.
+_WORST_CASE = {"${AWS::Partition}": "aws-us-gov", "${AWS::Region}": "a" * REGION_MAX_LEN,
+               "${AWS::AccountId}": "1" * ACCOUNT_ID_LEN}
+_SUB = re.compile(r'\{"Fn::Sub":"((?:[^"\\]|\\.)*)"\}')
+
+
+def resolved_size(statements: list[Statement]) -> int:
+    """Characters (white space excluded) of the policy document once CloudFormation resolves it, with the
+    longest partition, Region and account id: what IAM compares with its size quota."""
+    text = json.dumps(encode_to_dict(policy_document(*statements)), separators=(",", ":"))
+
+    def resolve(match: re.Match) -> str:
+        value = match.group(1)
+        for pseudo, longest in _WORST_CASE.items():
+            value = value.replace(pseudo, longest)
+        return f'"{value}"'
+
+    text = _SUB.sub(resolve, text)
+    if "Fn::" in text or "${" in text:
+        raise ValueError(f"cannot size a policy with intrinsic functions other than plain Fn::Sub: {text[:200]}")
+    return len("".join(text.split()))
+
+
+def pack(statements: list[Statement], limit: int = MANAGED_POLICY_SIZE_MAX) -> list[list[Statement]]:
+    """The statements, in order, in as few documents as fit IAM's size quota each."""
+    documents: list[list[Statement]] = [[]]
+    for statement in statements:
+        if resolved_size([statement]) > limit:
+            raise ValueError(f"statement {statement.Sid} alone exceeds the {limit}-character policy quota")
+        if documents[-1] and resolved_size([*documents[-1], statement]) > limit:
+            documents.append([])
+        documents[-1].append(statement)
+    return documents
 
 
 def _wild(name: str) -> str:
@@ -66,9 +108,9 @@ def launch_role_statements(settings: Settings, names: ProjectNames) -> list[Stat
         arn("s3", _wild(names.artifact_bucket)),
         arn("s3", _wild(names.trail_bucket)),
     ]
-    function = f"function:{_wild(names.lambda_function)}"
-    # The function itself, and its qualified ARNs (the event invoke configuration is set on $LATEST).
-    function_arns = [arn("lambda", function), arn("lambda", f"{function}:*")]
+    functions = [f"function:{_wild(name)}" for name in (names.lambda_function, names.bucket_events_function)]
+    # The functions themselves, and their qualified ARNs (the event invoke configuration is set on $LATEST).
+    function_arns = [arn("lambda", f) for f in functions] + [arn("lambda", f"{f}:*") for f in functions]
     passed_roles = [
         _pass_role(
             f"Pass{role.removeprefix('AmazonSageMakerServiceCatalogProducts')}",
@@ -132,6 +174,12 @@ def launch_role_statements(settings: Settings, names: ProjectNames) -> list[Stat
             ],
             function_arns,
         ),
+        # CloudFormation invokes a custom resource's function with the stack's (the launch role's) credentials.
+        _allow(
+            "InvokeCustomResource",
+            [lam.InvokeFunction],
+            [arn("lambda", f"function:{_wild(names.bucket_events_function)}")],
+        ),
         _allow(
             "ProjectArtifacts",
             [s3.GetObject, s3.GetObjectVersion],
@@ -149,7 +197,7 @@ def launch_role_statements(settings: Settings, names: ProjectNames) -> list[Stat
                 logs.ListTagsForResource,
                 logs.GetDataProtectionPolicy,
             ],
-            [arn("logs", f"log-group:{_wild(names.log_group)}*")],
+            [arn("logs", f"log-group:{_wild(name)}*") for name in (names.log_group, names.bucket_events_log_group)],
         ),
         # List actions that IAM cannot scope to a resource (the resource must be "*"); read-only.
         _allow(
@@ -229,10 +277,16 @@ def launch_role_statements(settings: Settings, names: ProjectNames) -> list[Stat
                 s3.GetBucketOwnershipControls,
                 s3.PutLifecycleConfiguration,
                 s3.GetLifecycleConfiguration,
+                s3.PutBucketNotification,  # NotificationConfiguration (EventBridge)
+                s3.GetBucketNotification,
                 s3.PutBucketVersioning,
                 s3.GetBucketVersioning,
                 s3.PutBucketTagging,
                 s3.GetBucketTagging,
+                # The AWS::S3::Bucket handler's newer tagging API (registry schema: create/update/read).
+                s3.TagResource,
+                s3.UntagResource,
+                s3.ListTagsForResource,
                 s3.GetBucketLocation,
                 s3.GetBucketAcl,
                 s3.ListBucket,
@@ -278,17 +332,20 @@ def launch_role_statements(settings: Settings, names: ProjectNames) -> list[Stat
             ],
             [arn("codepipeline", _wild(names.code_pipeline))],
         ),
-        _allow(
-            "PassConnectionToCodePipeline",
-            [conn.PassConnection],
-            [arn("codeconnections", "connection/*")],
-            Condition(StringEquals({"codeconnections:PassedToService": "codepipeline.amazonaws.com"})),
-        ),
-        _allow(
-            "PassLegacyConnectionToCodePipeline",
-            [csc.PassConnection],
-            [arn("codestar-connections", "connection/*")],
-            Condition(StringEquals({"codestar-connections:PassedToService": "codepipeline.amazonaws.com"})),
+        # A connection ARN may use either service prefix (codeconnections, or the earlier codestar-connections),
+        # and IAM evaluates the action of either prefix against either ARN: grant both actions on both, each
+        # with its own PassedToService key (CodeConnections User Guide, "service prefix update").
+        *(
+            _allow(
+                f"PassConnectionToCodePipeline{label}",
+                [action],
+                [arn("codeconnections", "connection/*"), arn("codestar-connections", "connection/*")],
+                Condition(StringEquals({f"{prefix}:PassedToService": "codepipeline.amazonaws.com"})),
+            )
+            for label, prefix, action in (
+                ("", "codeconnections", conn.PassConnection),
+                ("Legacy", "codestar-connections", csc.PassConnection),
+            )
         ),
     ]
 
@@ -323,12 +380,72 @@ def project_role_statements(names: ProjectNames) -> list[Statement]:
             [pipeline_arn],
         ),
         _pass_role("PassExecutionRoleToSageMaker", execution_role_arn, "sagemaker.amazonaws.com"),
+        # The SageMaker SDK reads the pipeline role's trust policy before Pipeline.upsert().
+        _allow("ReadExecutionRole", [iam_actions.GetRole], [execution_role_arn]),
         _allow(
             "PipelineCode",
             [s3.PutObject, s3.GetObject],
             [
                 arn("s3", _wild(names.artifact_bucket) + "/*"),
             ],
+        ),
+    ]
+
+
+# What the project's pipeline and processing jobs need (SageMaker Developer Guide, "CreateProcessingJob API:
+# Execution Role Permissions"; "Feature Store offline store" permissions), granted to the execution role
+# only. The images are AWS's own, in one AWS account per Region.
+PROCESSING_IMAGE_REPOSITORIES = ("sagemaker-scikit-learn", "sagemaker-data-wrangler-container")
+PROCESSING_LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
+PIPELINE_INPUT_PREFIXES = ("pipeline-code/*", "input-manifests/*")
+
+
+def execution_role_statements(names: ProjectNames) -> list[Statement]:
+    """What the SageMaker execution role does while a project runs, beyond ProjectRolesPolicy."""
+    artifact_bucket = arn("s3", _wild(names.artifact_bucket))
+    return [
+        _allow(
+            "PipelineProcessingJobs",
+            [sm.CreateProcessingJob, sm.DescribeProcessingJob, sm.StopProcessingJob, sm.AddTags],
+            [arn("sagemaker", "processing-job/pipelines-*")],
+        ),
+        _allow(
+            "ProcessingJobLogGroup",
+            [logs.CreateLogGroup, logs.DescribeLogStreams],
+            [arn("logs", f"log-group:{PROCESSING_LOG_GROUP}")],
+        ),
+        _allow(
+            "ProcessingJobLogStreams",
+            [logs.CreateLogStream, logs.PutLogEvents],
+            [arn("logs", f"log-group:{PROCESSING_LOG_GROUP}:log-stream:*")],
+        ),
+        # PutMetricData has no resource type (Service Authorization Reference): scoped by its namespace.
+        _allow(
+            "ProcessingJobMetrics",
+            [cw.PutMetricData],
+            ["*"],
+            Condition(StringEquals({"cloudwatch:namespace": PROCESSING_LOG_GROUP})),
+        ),
+        # GetAuthorizationToken has no resource type; it only returns a registry login token.
+        _allow("ImageRegistryLogin", [ecr.GetAuthorizationToken], ["*"]),
+        _allow(
+            "PullProcessingImages",
+            [ecr.BatchCheckLayerAvailability, ecr.GetDownloadUrlForLayer, ecr.BatchGetImage],
+            [
+                Sub(f"arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:*:repository/{repository}")
+                for repository in PROCESSING_IMAGE_REPOSITORIES
+            ],
+        ),
+        # SageMaker lists a processing input's S3 prefix before downloading it.
+        _allow(
+            "ListPipelineInputs",
+            [s3.ListBucket],
+            [artifact_bucket],
+            Condition(StringLike({"s3:prefix": list(PIPELINE_INPUT_PREFIXES)})),
+        ),
+        _allow("OfflineStoreBucketAcl", [s3.GetBucketAcl], [artifact_bucket]),
+        _allow(
+            "OfflineStoreObjectAcl", [s3.PutObjectAcl], [arn("s3", _wild(names.artifact_bucket) + "/feature-store/*")]
         ),
     ]
 
@@ -459,15 +576,19 @@ def build(settings: Settings) -> Template:
     def named(purpose: str) -> dict:
         return {"ManagedPolicyName": Sub(policy_names.name(purpose)), "Path": policy_names.path}
 
-    launch = t.add_resource(
-        ManagedPolicy(
-            "LaunchRolePolicy",
-            **named("launch"),
-            Description="Create, update and delete s3-fs-ingestion projects",
-            PolicyDocument=policy_document(*launch_role_statements(settings, names)),
-            Roles=[Ref(launch_role)],
+    # More than one document fits in one managed policy: as many parts as the size quota needs.
+    launch_parts = [
+        t.add_resource(
+            ManagedPolicy(
+                "LaunchRolePolicy" + (str(part) if part > 1 else ""),
+                **named("launch" + (f"-{part}" if part > 1 else "")),
+                Description=f"Create, update and delete s3-fs-ingestion projects (part {part})",
+                PolicyDocument=policy_document(*statements),
+                Roles=[Ref(launch_role)],
+            )
         )
-    )
+        for part, statements in enumerate(pack(launch_role_statements(settings, names)), start=1)
+    ]
     project_roles = t.add_resource(
         ManagedPolicy(
             "ProjectRolesPolicy",
@@ -475,6 +596,15 @@ def build(settings: Settings) -> Template:
             Description="Deploy and run the s3-fs-ingestion pipeline",
             PolicyDocument=policy_document(*project_role_statements(names)),
             Roles=[Ref(build_role), Ref(execution_role)],
+        )
+    )
+    execution = t.add_resource(
+        ManagedPolicy(
+            "ExecutionRolePolicy",
+            **named("execution"),
+            Description="Run the s3-fs-ingestion pipeline's processing jobs",
+            PolicyDocument=policy_document(*execution_role_statements(names)),
+            Roles=[Ref(execution_role)],
         )
     )
     studio = t.add_resource(
@@ -498,7 +628,12 @@ def build(settings: Settings) -> Template:
         )
     )
 
-    for logical, policy in (("LaunchRolePolicyArn", launch), ("ProjectRolesPolicyArn", project_roles)):
+    launch_outputs = [(f"{part.title}Arn", part) for part in launch_parts]
+    for logical, policy in (
+        *launch_outputs,
+        ("ProjectRolesPolicyArn", project_roles),
+        ("ExecutionRolePolicyArn", execution),
+    ):
         t.add_output(Output(logical, Value=Ref(policy), Export=Export(Sub(f"${{AWS::StackName}}-{logical}"))))
     t.add_output(
         Output(

@@ -7,6 +7,7 @@ CodePipeline + CodeBuild whenever the project's seed code changes.
 
 from __future__ import annotations
 
+import awacs.events as awacs_events
 import awacs.logs as logs
 import awacs.s3 as awacs_s3
 import awacs.sagemaker as sagemaker
@@ -33,6 +34,7 @@ from troposphere import (
 )
 from troposphere import logs as cwlogs
 from troposphere import sqs as sqs_resources
+from troposphere.cloudformation import CustomResource
 
 from . import event_patterns
 from .common import (
@@ -47,7 +49,9 @@ from .common import (
     suppress,
     trust_policy,
 )
+from .data_wrangler import DATA_WRANGLER_REGIONS
 from .settings import (
+    BUCKET_EVENTS_LAMBDA,
     LAMBDA_NAME,
     PROJECT_ID_MAX,
     PROJECT_ID_PATTERN,
@@ -69,6 +73,9 @@ EVENTS_ROLE = "AmazonSageMakerServiceCatalogProductsEventsRole"
 EXECUTION_ROLE = "AmazonSageMakerServiceCatalogProductsExecutionRole"
 UPLOAD_RULE_ID = "UploadRule"
 TRANSIENT_DAYS = 30
+MANIFEST_PREFIX = "input-manifests/"  # one-object manifests the Lambda writes for very long keys
+# CloudTrail quotas (CloudTrail User Guide, "Quotas in AWS CloudTrail"): 5 trails per Region, not adjustable.
+TRAILS_PER_REGION = 5
 
 
 class LambdaLoggingConfig(awslambda.LoggingConfig):
@@ -157,8 +164,11 @@ class Parameters:
                 "DataWranglerFlowUrl",
                 Type="String",
                 Default="",
-                AllowedPattern="(s3://[a-z0-9][a-z0-9.-]*/.+)?",
-                Description="s3:// URL of the .flow file (DataWranglerFlow mode only).",
+                AllowedPattern="(s3://(sagemaker-|aws-glue-)[a-z0-9.-]*[a-z0-9]/.+)?",
+                ConstraintDescription="an s3:// URL in a bucket named sagemaker-* or aws-glue-* (the only buckets "
+                "the project's CodeBuild role may read)",
+                Description="s3:// URL of the .flow file (DataWranglerFlow mode only), in a bucket named "
+                "sagemaker-* or aws-glue-*: the AWS-managed CodeBuild project role reads no other bucket.",
             )
         )
         self.flow_output = t.add_parameter(
@@ -173,10 +183,12 @@ class Parameters:
             Parameter(
                 "TriggerMode",
                 Type="String",
-                Default="CloudTrail",
-                AllowedValues=["CloudTrail", "S3EventBridge"],
-                Description="CloudTrail: works on any bucket (creates a data-event trail). "
-                "S3EventBridge: the bucket already sends events to EventBridge (cheaper, faster).",
+                Default="S3EventBridge",
+                AllowedValues=["S3EventBridge", "CloudTrail"],
+                Description="S3EventBridge (default): the project turns on the data bucket's EventBridge "
+                "notifications (merged with its other notifications, undone on delete); no trail, cheaper, faster. "
+                f"CloudTrail: one data-event trail per project; a Region holds at most {TRAILS_PER_REGION} trails "
+                "(hard quota), so use it only where bucket notifications cannot be changed.",
             )
         )
         self.source_provider = t.add_parameter(
@@ -194,7 +206,8 @@ class Parameters:
                 Type="String",
                 Default="",
                 AllowedPattern="(arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:[0-9]{12}:connection/.+)?",
-                Description="ARN of a CodeConnections connection (GitHub, GitLab, Bitbucket); CodeConnection only.",
+                Description="ARN of an AVAILABLE CodeConnections connection (GitHub, GitLab, Bitbucket), tagged "
+                "sagemaker=true: the AWS-managed project roles may use only such connections. CodeConnection only.",
             )
         )
         self.repository_id = t.add_parameter(
@@ -235,6 +248,18 @@ class Parameters:
                 Description="Instances of the processing job; above 1 the input is sharded by S3 key.",
             )
         )
+        self.reserved_concurrency = t.add_parameter(
+            Parameter(
+                "StartIngestionReservedConcurrency",
+                Type="Number",
+                Default="0",
+                MinValue=0,
+                MaxValue=1000,
+                Description="Concurrent executions reserved for the start-ingestion Lambda; 0 (default): none. "
+                "Lambda keeps at least 100 unreserved executions per account, so any reservation fails in "
+                "accounts whose concurrency quota is below 100 plus the reservation.",
+            )
+        )
 
     def interface(self) -> dict:
         groups = [
@@ -244,7 +269,7 @@ class Parameters:
                 "Transformation",
                 [self.transform_mode, self.flow_url, self.flow_output, self.instance_type, self.instance_count],
             ),
-            ("Trigger", [self.trigger_mode]),
+            ("Trigger", [self.trigger_mode, self.reserved_concurrency]),
             ("Source repository", [self.source_provider, self.connection_arn, self.repository_id, self.branch]),
             ("SageMaker project (set by SageMaker)", [self.project_name, self.project_id]),
         ]
@@ -259,6 +284,7 @@ class Parameters:
             "ProcessingInstanceType": "Processing instance type",
             "ProcessingInstanceCount": "Processing instance count",
             "TriggerMode": "Trigger",
+            "StartIngestionReservedConcurrency": "Reserved concurrency of the start Lambda (0: none)",
             "SourceProvider": "Source repository provider",
             "CodeConnectionArn": "CodeConnections connection ARN",
             "RepositoryId": "Repository (owner/name)",
@@ -273,6 +299,7 @@ def add_conditions_and_rules(t: Template, p: Parameters) -> None:
     t.add_condition("UseCloudTrail", Equals(Ref(p.trigger_mode), "CloudTrail"))
     t.add_condition("HasDataSuffix", Not(Equals(Ref(p.data_suffix), "")))
     t.add_condition("UseCodeCommit", Equals(Ref(p.source_provider), "CodeCommit"))
+    t.add_condition("HasReservedConcurrency", Not(Equals(Ref(p.reserved_concurrency), "0")))
     t.add_rule(
         "CodeConnectionNeedsRepository",
         {
@@ -302,6 +329,12 @@ def add_conditions_and_rules(t: Template, p: Parameters) -> None:
                     "Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DataWranglerOutputName"}, ""]}]},
                     "AssertDescription": "TransformMode DataWranglerFlow needs DataWranglerOutputName.",
                 },
+                {
+                    "Assert": {"Fn::Contains": [list(DATA_WRANGLER_REGIONS), {"Ref": "AWS::Region"}]},
+                    "AssertDescription": "TransformMode DataWranglerFlow: the Data Wrangler container does not "
+                    "exist in this Region; use Script, or create the project in one of "
+                    + ", ".join(DATA_WRANGLER_REGIONS) + ".",
+                },
             ],
         },
     )
@@ -316,7 +349,7 @@ def artifact_bucket(t: Template, names: ProjectNames, p: Parameters):
         "ArtifactBucket",
         Sub(names.artifact_bucket),
         versioned=True,
-        expirations={"failed-rows/": 90},
+        expirations={"failed-rows/": 90, MANIFEST_PREFIX: TRANSIENT_DAYS},
         noncurrent_days=TRANSIENT_DAYS,
         tags=project_tags(p),
     )
@@ -324,10 +357,12 @@ def artifact_bucket(t: Template, names: ProjectNames, p: Parameters):
         bucket,
         Suppression(
             checkov=("CKV_AWS_18",),
+            guard=("S3_BUCKET_LOGGING_ENABLED_CHECK",),
             reason="Server access logging would need a separate log bucket per project. Bucket-level changes "
             "are recorded by the account's CloudTrail management events; object-level auditing, where an "
             "organisation requires it, belongs in its organisation trail (S3 data events), not per project.",
         ),
+        OBJECT_LOCK_NOT_USED,
     )
     return add_secure_bucket(t, bucket)
 
@@ -342,15 +377,27 @@ def trail(t: Template, names: ProjectNames, p: Parameters) -> cloudtrail.Trail:
         noncurrent_days=TRANSIENT_DAYS,
         tags=project_tags(p),
         versioned=True,
+        kms=False,
     )
     bucket.Condition = "UseCloudTrail"
     suppress(
         bucket,
         Suppression(
             checkov=("CKV_AWS_18",),
+            guard=("S3_BUCKET_LOGGING_ENABLED_CHECK",),
             reason="The bucket only receives the trail's log files, which expire after 30 days; server access "
             "logging would need another bucket per project for transient data, and the trail's log file "
             "validation already detects tampering.",
+        ),
+        OBJECT_LOCK_NOT_USED,
+        Suppression(
+            guard=("S3_BUCKET_DEFAULT_ENCRYPTION_KMS_CHECK",),
+            reason="CloudTrail delivers to an SSE-KMS bucket only when the key policy grants "
+            "cloudtrail.amazonaws.com GenerateDataKey and DescribeKey (CloudTrail User Guide, 'Encrypting "
+            "CloudTrail log files with AWS KMS keys'); the AWS managed aws/s3 key cannot grant that, so it would "
+            "take a customer managed key per project for the optional trail's transient upload events (SSE-S3, "
+            "expired after 30 days). Accounts enforcing CT.S3.PR.10 use the default S3EventBridge trigger, which "
+            "creates no trail bucket.",
         ),
     )
     source = Condition(StringEquals({"aws:SourceArn": trail_arn, "aws:SourceAccount": Ref("AWS::AccountId")}))
@@ -408,9 +455,17 @@ def trail(t: Template, names: ProjectNames, p: Parameters) -> cloudtrail.Trail:
         resource,
         Suppression(
             checkov=("CKV_AWS_35",),
+            guard=("CLOUD_TRAIL_ENCRYPTION_ENABLED_CHECK",),
             reason="The trail records only object-upload events (bucket and key) under one prefix; SSE-S3 "
             "protects them at rest, and a customer managed KMS key per project would add cost and a key "
-            "policy the launch role would need to manage.",
+            "policy the launch role would need to manage. Accounts enforcing CT.CLOUDTRAIL.PR.1 use the "
+            "default S3EventBridge trigger, which creates no trail.",
+        ),
+        Suppression(
+            guard=("CLOUD_TRAIL_CLOUD_WATCH_LOGS_ENABLED_CHECK",),
+            reason="The trail only feeds the upload rule through EventBridge and nobody reads its log files; "
+            "CloudWatch Logs delivery would add a log group and a delivery role per project. Accounts enforcing "
+            "CT.CLOUDTRAIL.PR.3 use the default S3EventBridge trigger, which creates no trail.",
         ),
         Suppression(
             checkov=("CKV_AWS_67",),
@@ -428,6 +483,8 @@ def dead_letter_queue(t: Template, names: ProjectNames, p: Parameters) -> sqs_re
         QueueName=Sub(names.dead_letter_queue),
         SqsManagedSseEnabled=True,
         MessageRetentionPeriod=14 * 24 * 3600,
+        # SQS's default, written out: it marks the queue as a dead-letter queue for Control Tower CT.SQS.PR.1.
+        RedriveAllowPolicy={"redrivePermission": "allowAll"},
         Tags=project_tags(p),
     )
     suppress(
@@ -463,89 +520,157 @@ def dead_letter_queue_policy(t: Template, queue, rule) -> None:
     )
 
 
-def lambda_role(t: Template, names: ProjectNames, queue) -> iam.Role:
-    pipeline_arn = arn("sagemaker", f"pipeline/{names.sagemaker_pipeline}")
-    log_group_arn = arn("logs", f"log-group:{names.log_group}:*")
-    policy = policy_document(
-        Statement(
-            Sid="StartPipeline", Effect=Allow, Action=[sagemaker.StartPipelineExecution], Resource=[pipeline_arn]
-        ),
-        Statement(Sid="DeadLetters", Effect=Allow, Action=[sqs.SendMessage], Resource=[GetAtt(queue, "Arn")]),
-        Statement(Sid="Logs", Effect=Allow, Action=[logs.CreateLogStream, logs.PutLogEvents], Resource=[log_group_arn]),
+def function_role(t: Template, logical_id: str, names: ProjectNames, role_and_log_group: tuple[str, str],
+                  policy_name: str, *statements: Statement) -> iam.Role:
+    """The role of one of the project's Lambdas (name and log group as ``Fn::Sub`` strings): an inline policy
+    ``policy_name`` with ``statements`` plus writing to its own log group."""
+    role_name, log_group_name = role_and_log_group
+    logs_statement = Statement(
+        Sid="Logs",
+        Effect=Allow,
+        Action=[logs.CreateLogStream, logs.PutLogEvents],
+        Resource=[arn("logs", f"log-group:{log_group_name}:*")],
     )
     return t.add_resource(
         iam.Role(
-            "StartIngestionRole",
-            RoleName=Sub(names.lambda_role),
+            logical_id,
+            RoleName=Sub(role_name),
             Path=names.role_path,
             AssumeRolePolicyDocument=trust_policy("lambda"),
-            Policies=[iam.Policy(PolicyName="start-ingestion", PolicyDocument=policy)],
+            Policies=[iam.Policy(PolicyName=policy_name, PolicyDocument=policy_document(*statements, logs_statement))],
         )
     )
 
 
-def start_ingestion_lambda(t: Template, settings: Settings, names: ProjectNames, p: Parameters, role, queue):
-    log_group = t.add_resource(
-        cwlogs.LogGroup(
-            "StartIngestionLogGroup",
-            LogGroupName=Sub(names.log_group),
-            RetentionInDays=90,
-        )
+def lambda_role(t: Template, names: ProjectNames, queue, bucket) -> iam.Role:
+    return function_role(
+        t,
+        "StartIngestionRole",
+        names,
+        (names.lambda_role, names.log_group),
+        "start-ingestion",
+        Statement(
+            Sid="StartPipeline",
+            Effect=Allow,
+            Action=[sagemaker.StartPipelineExecution],
+            Resource=[arn("sagemaker", f"pipeline/{names.sagemaker_pipeline}")],
+        ),
+        Statement(
+            Sid="WriteInputManifests",
+            Effect=Allow,
+            Action=[awacs_s3.PutObject],
+            Resource=[Sub(f"arn:${{AWS::Partition}}:s3:::${{Bucket}}/{MANIFEST_PREFIX}*", Bucket=Ref(bucket))],
+        ),
+        Statement(Sid="DeadLetters", Effect=Allow, Action=[sqs.SendMessage], Resource=[GetAtt(queue, "Arn")]),
     )
+
+
+OBJECT_LOCK_NOT_USED = Suppression(
+    guard=("S3_BUCKET_OBJECT_LOCK_ENABLED_CHECK",),
+    reason="Object Lock protects only object versions given a retention period or legal hold; these buckets hold "
+    "regenerable pipeline artifacts and transient logs that lifecycle rules expire and project clean-up deletes. "
+    "A retention period would block both, and Object Lock without one protects nothing and cannot be turned off.",
+)
+NO_VPC = Suppression(
+    checkov=("CKV_AWS_117",),
+    guard=("LAMBDA_INSIDE_VPC_CHECK",),
+    reason="The function only calls public AWS APIs (SageMaker, S3, EventBridge); running it in a VPC would "
+    "need subnets and a NAT gateway or VPC endpoints in every account, which a project template cannot assume.",
+)
+NO_RESERVED_CONCURRENCY = Suppression(
+    checkov=("CKV_AWS_115",),
+    reason="Lambda keeps at least 100 unreserved concurrent executions per account, so a reservation fails "
+    "the whole stack in new accounts whose quota is 10 to 50; the start-ingestion function takes an optional "
+    "reservation as a parameter (StartIngestionReservedConcurrency) and the custom resource runs once per "
+    "stack operation.",
+)
+
+
+def python_function(
+    t: Template,
+    logical_prefix: str,
+    settings: Settings,
+    names: tuple[str, str],
+    lambda_dir: str,
+    role: iam.Role,
+    p: Parameters,
+    *,
+    description: str,
+    timeout: int,
+    **properties: object,
+) -> awslambda.Function:
+    """A Python Lambda packaged by the build (``lambda_functions/<lambda_dir>``), with its own log group,
+    JSON logs, arm64; ``names`` is (function name, log group name) as ``Fn::Sub`` strings."""
+    function_name, log_group_name = names
+    # A year, the least Control Tower's CT.CLOUDWATCH.PR.2 accepts.
+    log_group = t.add_resource(cwlogs.LogGroup(f"{logical_prefix}LogGroup", LogGroupName=Sub(log_group_name),
+                                               RetentionInDays=365))
     suppress(
         log_group,
         Suppression(
             checkov=("CKV_AWS_158",),
-            reason="Log lines hold bucket and key names and pipeline execution ARNs, no data; CloudWatch Logs "
-            "encrypts them at rest with service keys, and a customer managed key per project would add a key "
-            "policy granting CloudWatch Logs.",
+            guard=("CLOUDWATCH_LOG_GROUP_ENCRYPTED_CHECK",),
+            reason="Log lines hold bucket, key, rule and pipeline names and execution ARNs, no data; CloudWatch "
+            "Logs encrypts them at rest with service keys, and a customer managed key per project would add a "
+            "key policy granting CloudWatch Logs.",
         ),
     )
     function = t.add_resource(
         awslambda.Function(
-            "StartIngestionFunction",
-            FunctionName=Sub(names.lambda_function),
-            Description="Starts the project's SageMaker pipeline for each uploaded file.",
+            f"{logical_prefix}Function",
+            FunctionName=Sub(function_name),
+            Description=description,
             Runtime=LAMBDA_RUNTIME,
             Handler="app.lambda_handler",
             Architectures=["arm64"],
             Code=awslambda.Code(
-                S3Bucket=Sub(settings.artifacts_bucket),
-                S3Key=settings.key(lambda_zip_name(LAMBDA_NAME)),
+                S3Bucket=Sub(settings.artifacts_bucket), S3Key=settings.key(lambda_zip_name(lambda_dir))
             ),
             Role=GetAtt(role, "Arn"),
-            Timeout=30,
+            Timeout=timeout,
             MemorySize=256,
-            ReservedConcurrentExecutions=10,
-            Environment=awslambda.Environment(
-                Variables={
-                    "PIPELINE_NAME": Sub(names.sagemaker_pipeline),
-                    "DATA_BUCKET": Ref(p.data_bucket),
-                    "DATA_PREFIX": Ref(p.data_prefix),
-                    "DATA_SUFFIX": Ref(p.data_suffix),
-                }
-            ),
-            DeadLetterConfig=awslambda.DeadLetterConfig(TargetArn=GetAtt(queue, "Arn")),
             LoggingConfig=LambdaLoggingConfig(
-                LogFormat="JSON",
-                LogGroup=Ref(log_group),
-                ApplicationLogLevel="INFO",
-                SystemLogLevel="WARN",
+                LogFormat="JSON", LogGroup=Ref(log_group), ApplicationLogLevel="INFO", SystemLogLevel="WARN"
             ),
             TracingConfig=awslambda.TracingConfig(Mode="PassThrough"),
             Tags=project_tags(p),
+            **properties,
         )
+    )
+    return function
+
+
+def start_ingestion_lambda(t: Template, settings: Settings, names: ProjectNames, p: Parameters, role, queue, bucket):
+    function = python_function(
+        t,
+        "StartIngestion",
+        settings,
+        (names.lambda_function, names.log_group),
+        LAMBDA_NAME,
+        role,
+        p,
+        description="Starts the project's SageMaker pipeline for each uploaded file.",
+        timeout=30,
+        ReservedConcurrentExecutions=If("HasReservedConcurrency", Ref(p.reserved_concurrency), Ref("AWS::NoValue")),
+        Environment=awslambda.Environment(
+            Variables={
+                "PIPELINE_NAME": Sub(names.sagemaker_pipeline),
+                "DATA_BUCKET": Ref(p.data_bucket),
+                "DATA_PREFIX": Ref(p.data_prefix),
+                "DATA_SUFFIX": Ref(p.data_suffix),
+                "MANIFEST_BUCKET": Ref(bucket),
+                "MANIFEST_PREFIX": MANIFEST_PREFIX,
+            }
+        ),
+        DeadLetterConfig=awslambda.DeadLetterConfig(TargetArn=GetAtt(queue, "Arn")),
     )
     suppress(
         function,
-        Suppression(
-            checkov=("CKV_AWS_117",),
-            reason="The function only calls the public SageMaker API; running it in a VPC would need subnets "
-            "and a NAT gateway or VPC endpoints in every account, which a project template cannot assume.",
-        ),
+        NO_VPC,
+        NO_RESERVED_CONCURRENCY,
         Suppression(
             checkov=("CKV_AWS_173",),
-            reason="The environment holds names only (pipeline, bucket, prefix, suffix), no secrets; Lambda "
+            reason="The environment holds names only (pipeline, buckets, prefixes, suffix), no secrets; Lambda "
             "encrypts it at rest with its service key, and a customer managed key would add a key policy.",
         ),
     )
@@ -559,6 +684,81 @@ def start_ingestion_lambda(t: Template, settings: Settings, names: ProjectNames,
         )
     )
     return function
+
+
+class DataBucketEvents(CustomResource):
+    """Checks the data bucket's Region and, in S3EventBridge mode, turns its EventBridge notifications on
+    (lambda_functions/data_bucket_events)."""
+
+    resource_type = "Custom::DataBucketEvents"
+    props = {
+        "ServiceToken": (str, True),
+        "BucketName": (str, True),
+        "EnableEventBridge": (str, True),
+        "UploadRuleName": (str, True),
+        "ServiceTimeout": (str, False),
+    }
+
+
+def data_bucket_events(t: Template, settings: Settings, names: ProjectNames, p: Parameters) -> DataBucketEvents:
+    """The custom resource that makes the data bucket deliver upload events, and refuses a bucket in another
+    Region (S3 sends its events to EventBridge in the bucket's Region only; a single-Region trail logs only
+    its Region's data events)."""
+    bucket_arn = Sub("arn:${AWS::Partition}:s3:::${DataBucketName}")
+    role = function_role(
+        t,
+        "DataBucketEventsRole",
+        names,
+        (names.bucket_events_role, names.bucket_events_log_group),
+        "data-bucket-events",
+        Statement(
+            Sid="DataBucketNotifications",
+            Effect=Allow,
+            Action=[
+                awacs_s3.GetBucketNotification,
+                awacs_s3.PutBucketNotification,
+                awacs_s3.GetBucketLocation,
+                awacs_s3.ListBucket,
+            ],
+            Resource=[bucket_arn],
+        ),
+        # ListRules has no resource type (Service Authorization Reference): it lists rule names and patterns,
+        # which the function reads to leave notifications on while another project still relies on them.
+        Statement(Sid="FindOtherProjectsRules", Effect=Allow, Action=[awacs_events.ListRules], Resource=["*"]),
+    )
+    function = python_function(
+        t,
+        "DataBucketEvents",
+        settings,
+        (names.bucket_events_function, names.bucket_events_log_group),
+        BUCKET_EVENTS_LAMBDA,
+        role,
+        p,
+        description="Checks the data bucket's Region and turns its EventBridge notifications on (and back off).",
+        timeout=120,
+    )
+    suppress(
+        function,
+        NO_VPC,
+        NO_RESERVED_CONCURRENCY,
+        Suppression(
+            checkov=("CKV_AWS_116",),
+            reason="CloudFormation invokes the function asynchronously and waits at the response URL; the handler "
+            "answers every request itself (FAILED on any error, a timer before the timeout) and never raises, so a "
+            "dead-letter queue would only catch crashes, which CloudFormation reports after ServiceTimeout.",
+        ),
+    )
+    return t.add_resource(
+        DataBucketEvents(
+            "DataBucketEvents",
+            ServiceToken=GetAtt(function, "Arn"),
+            BucketName=Ref(p.data_bucket),
+            EnableEventBridge=If("UseCloudTrail", "false", "true"),
+            UploadRuleName=Sub(names.upload_rule),
+            # Seconds CloudFormation waits for an answer (default: an hour): room for Lambda's two retries.
+            ServiceTimeout="600",
+        )
+    )
 
 
 def upload_rule(t: Template, names: ProjectNames, function, queue) -> events.Rule:
@@ -641,6 +841,8 @@ def build_project(t: Template, names: ProjectNames, p: Parameters, bucket) -> co
                 ],
             ),
             TimeoutInMinutes=60,
+            # CodeBuild's default, written out for Control Tower CT.CODEBUILD.PR.3.
+            LogsConfig=codebuild.LogsConfig(CloudWatchLogs=codebuild.CloudWatchLogs(Status="ENABLED")),
             Tags=project_tags(p),
         )
     )
@@ -761,9 +963,10 @@ def build(settings: Settings) -> Template:
     bucket, _ = artifact_bucket(t, names, p)
     trail(t, names, p)
     queue = dead_letter_queue(t, names, p)
-    role = lambda_role(t, names, queue)
-    function = start_ingestion_lambda(t, settings, names, p, role, queue)
+    role = lambda_role(t, names, queue, bucket)
+    function = start_ingestion_lambda(t, settings, names, p, role, queue, bucket)
     rule = upload_rule(t, names, function, queue)
+    data_bucket_events(t, settings, names, p)
     dead_letter_queue_policy(t, queue, rule)
     repo = repository(t, settings, names, p)
     build_job = build_project(t, names, p, bucket)

@@ -23,16 +23,19 @@ TEMPLATE_NAMES = (POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE, PROJECT_TEMPLATE)
 SEED_CODE_DIR = "seed-code/s3-fs-ingestion"
 SEED_CODE_ZIP = "seed-code-s3-fs-ingestion.zip"
 LAMBDA_NAME = "start_ingestion_pipeline"
+BUCKET_EVENTS_LAMBDA = "data_bucket_events"
 
 DEFAULT_ARTIFACTS_BUCKET = "sagemaker-reusable-components-${AWS::AccountId}-${AWS::Region}"
 DEFAULT_ARTIFACTS_PREFIX = "releases"
 
-# What the SageMaker Projects contract allows (CreateProject API reference).
+# What the SageMaker Projects contract allows: botocore's SageMaker model, shape ProjectEntityName
+# (CreateProject ProjectName): "2024-ingest" and "a--b" are valid project names.
 PROJECT_NAME_MAX = 32
-PROJECT_NAME_PATTERN = r"^[a-zA-Z](-*[a-zA-Z0-9])*$"
-# SageMaker generates ids such as "p-abcdefghijkl"; the API allows up to 20 characters.
+PROJECT_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}$"
+# SageMaker generates ids such as "p-abcdefghijkl" (lowercase, single hyphens); the API allows up to 20
+# characters. Names that must not hold adjacent hyphens (CloudTrail trails) are derived from the id.
 PROJECT_ID_MAX = 20
-PROJECT_ID_PATTERN = r"^[a-z0-9](-*[a-z0-9])*$"
+PROJECT_ID_PATTERN = r"^[a-z0-9](-?[a-z0-9])*$"
 
 # Worst-case lengths of pseudo parameters, used to check name budgets.
 ACCOUNT_ID_LEN = 12
@@ -131,7 +134,7 @@ class Settings:
     @property
     def lambda_zips(self) -> dict[str, str]:
         """Lambda directory name -> zip file name."""
-        return {LAMBDA_NAME: lambda_zip_name(LAMBDA_NAME)}
+        return {name: lambda_zip_name(name) for name in (LAMBDA_NAME, BUCKET_EVENTS_LAMBDA)}
 
 
 def lambda_zip_name(function_dir: str) -> str:
@@ -198,7 +201,20 @@ class ProjectNames:
 
     @property
     def trail(self) -> str:
-        return self.resource_prefix + "${SageMakerProjectName}-uploads"
+        # CloudTrail refuses adjacent hyphens ("my--namespace"), which project names may hold: use the id.
+        return self.resource_prefix + "${SageMakerProjectId}-uploads"
+
+    @property
+    def bucket_events_role(self) -> str:
+        return self.role_prefix + "${SageMakerProjectId}-bucket-events"
+
+    @property
+    def bucket_events_function(self) -> str:
+        return self.resource_prefix + "${SageMakerProjectName}-bucket-events"
+
+    @property
+    def bucket_events_log_group(self) -> str:
+        return "/aws/lambda/" + self.bucket_events_function
 
     @property
     def log_group(self) -> str:
@@ -219,6 +235,8 @@ class ProjectNames:
             "code_pipeline": (self.code_pipeline, CODEPIPELINE_NAME_MAX),
             "repository": (self.repository, REPOSITORY_NAME_MAX),
             "trail": (self.trail, TRAIL_NAME_MAX),
+            "bucket_events_role": (self.bucket_events_role, IAM_ROLE_NAME_MAX),
+            "bucket_events_function": (self.bucket_events_function, LAMBDA_NAME_MAX),
         }
 
 

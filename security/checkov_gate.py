@@ -3,7 +3,9 @@
 ``python -m security.checkov_gate REPORT.json [--build build]``: checkov already fails on a failed check;
 this also fails when a ``Metadata.checkov.skip`` in a built template did not suppress anything (a stale
 skip hides nothing but still reads as an accepted risk) or when checkov skipped something no template
-metadata asked for, and it prints the passed/failed/skipped counts.
+metadata asked for, and it prints the passed/failed/skipped counts. The report may cover the variants of
+``security.variants`` too (conditional resources checkov skips with the default parameters): a skip counts
+as used when checkov applied it in the template or in one of its variants.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 
 from .iam_policies import load_templates
+from .variants import template_of
 
 
 def _reports(path: Path) -> list[dict]:
@@ -44,7 +47,7 @@ def check(report_path: Path, build_dir: Path) -> list[str]:
         for failed in report["results"].get("failed_checks", []):
             problems.append(f"FAILED {failed['check_id']} {failed['resource']} ({failed['file_path']})")
         for skip in report["results"].get("skipped_checks", []):
-            skipped.add((Path(skip["file_path"]).name, skip["resource"], skip["check_id"]))
+            skipped.add((template_of(skip["file_path"]), skip["resource"], skip["check_id"]))
             if len(skip.get("check_result", {}).get("suppress_comment", "").split()) < 8:
                 problems.append(f"skip without a reason: {skip['check_id']} {skip['resource']}")
     if counts["parsing_errors"]:

@@ -24,6 +24,7 @@ from .scenarios import ACCOUNT, PARTITION, REGION, resource_arn
 CODE_OBJECT = "code object"  # the S3 object CloudFormation reads the code from
 PASSED_ROLE = "passed role"  # a role given to the service (needs iam:PassRole with iam:PassedToService)
 CONNECTION = "connection"  # the CodeConnections connection the pipeline's source action uses
+SERVICE_TOKEN = "service token"  # noqa: S105 - the Lambda function behind a custom resource, not a secret
 ANY = "*"  # list actions that IAM cannot scope to a resource
 
 # resource type -> action -> target ("self" unless given). Grouped by what the template sets.
@@ -37,6 +38,9 @@ REQUIRED: dict[str, dict[str, str]] = {
                 "s3:GetBucketAcl",
                 "s3:PutBucketTagging",  # Tags
                 "s3:GetBucketTagging",
+                "s3:TagResource",  # Tags, through the ABAC tagging API the handler also lists
+                "s3:UntagResource",
+                "s3:ListTagsForResource",
                 "s3:PutEncryptionConfiguration",  # BucketEncryption
                 "s3:GetEncryptionConfiguration",
                 "s3:PutBucketPublicAccessBlock",  # PublicAccessBlockConfiguration
@@ -45,6 +49,8 @@ REQUIRED: dict[str, dict[str, str]] = {
                 "s3:GetBucketOwnershipControls",
                 "s3:PutLifecycleConfiguration",  # LifecycleConfiguration
                 "s3:GetLifecycleConfiguration",
+                "s3:PutBucketNotification",  # NotificationConfiguration (EventBridge)
+                "s3:GetBucketNotification",
                 "s3:PutBucketVersioning",  # VersioningConfiguration
                 "s3:GetBucketVersioning",
             ],
@@ -222,6 +228,9 @@ REQUIRED: dict[str, dict[str, str]] = {
         "iam:PassRole": PASSED_ROLE,
         "codestar-connections:PassConnection": CONNECTION,
     },
+    # CloudFormation invokes the custom resource's function with the launch role (custom resources,
+    # "Service token" in the CloudFormation User Guide); the function then acts with its own role.
+    "Custom::DataBucketEvents": {"lambda:InvokeFunction": SERVICE_TOKEN},
 }
 
 # Schema handler permissions the project does not need, by resource type: action pattern -> reason.
@@ -237,7 +246,6 @@ EXCLUDED: dict[str, dict[str, str]] = {
         "s3:*BucketCors": "CorsConfiguration is not set",
         "s3:*InventoryConfiguration": "InventoryConfigurations are not set",
         "s3:*MetricsConfiguration": "MetricsConfigurations are not set",
-        "s3:*BucketNotification": "NotificationConfiguration is not set (uploads are seen through EventBridge)",
         "s3:*BucketReplication": "ReplicationConfiguration is not set",
         "s3:*ReplicationConfiguration": "ReplicationConfiguration is not set",
         "s3:*BucketWebsite": "WebsiteConfiguration is not set",
@@ -246,9 +254,6 @@ EXCLUDED: dict[str, dict[str, str]] = {
         "s3:*BucketLogging": "LoggingConfiguration is not set (see the CKV_AWS_18 suppression)",
         "s3:*IntelligentTieringConfiguration": "IntelligentTieringConfigurations are not set",
         "s3:*BucketAbac": "attribute-based access control is not enabled on the buckets",
-        "s3:TagResource": "tags are written with s3:PutBucketTagging; TagResource is the ABAC tagging API",
-        "s3:UntagResource": "tags are written with s3:PutBucketTagging; UntagResource is the ABAC tagging API",
-        "s3:ListTagsForResource": "tags are read with s3:GetBucketTagging; ListTagsForResource is the ABAC tagging API",
         "s3:PutBucketAcl": "ACLs are disabled (ObjectOwnership BucketOwnerEnforced); AccessControl is not set",
         "s3:PutObjectAcl": "ACLs are disabled (ObjectOwnership BucketOwnerEnforced)",
         "s3:DeleteObject": "the template writes no objects into its buckets; the buckets are retained on delete",
@@ -305,6 +310,7 @@ EXCLUDED: dict[str, dict[str, str]] = {
         "codecommit:UpdateRepositoryName": "the repository name never changes for a project",
         "codecommit:UpdateRepositoryEncryptionKey": "KmsKeyId is not set",
     },
+    "Custom::DataBucketEvents": {},  # no registry schema: CloudFormation only invokes the service token
     "AWS::CodePipeline::Pipeline": {
         "codepipeline:*StageTransition": "DisableInboundStageTransitions is not set",
         "codepipeline:StartPipelineExecution": "RestartExecutionOnUpdate is not set",
@@ -395,6 +401,8 @@ def _targets(resource_type: str, props: Mapping[str, Any], target: str) -> list[
             return [props["RoleArn"]]
         if resource_type == "AWS::Events::Rule":
             return [t["RoleArn"] for t in props.get("Targets", []) if "RoleArn" in t]
+    if target == SERVICE_TOKEN:
+        return [_function_arn(props["ServiceToken"])]
     if target == CONNECTION and resource_type == "AWS::CodePipeline::Pipeline":
         return [
             action["Configuration"]["ConnectionArn"]
@@ -416,7 +424,10 @@ def requirements(resources: Mapping[str, Mapping[str, Any]]) -> Iterator[Require
             passed_to = PASSED_TO.get(resource_type) if action == "iam:PassRole" else None
             for arn in _targets(resource_type, props, target):
                 if target == CONNECTION:
-                    # The action's prefix follows the connection's ARN (codeconnections or codestar-connections).
-                    action = f"{arn.split(':')[2]}:PassConnection"  # noqa: PLW2901
-                    passed_to = "codepipeline.amazonaws.com"
+                    # Either prefix's action may be evaluated against a connection ARN of either prefix
+                    # (codeconnections, or the earlier codestar-connections): both must be granted.
+                    for prefix in ("codeconnections", "codestar-connections"):
+                        yield Requirement(logical_id, resource_type, f"{prefix}:PassConnection", arn,
+                                          "codepipeline.amazonaws.com")
+                    continue
                 yield Requirement(logical_id, resource_type, action, arn, passed_to)

@@ -47,9 +47,35 @@ ACCEPTED: tuple[AcceptedFinding, ...] = (
         issue="PRIVILEGE_ESCALATION",
         policy=LAUNCH_ROLE_POLICY,
         location={"type": "EditExistingLambdaFunctionWithRole"},
-        reason="lambda:UpdateFunctionCode is how CloudFormation deploys a new release of the start-ingestion "
-        "Lambda on UpdateProject. It is limited to the product's functions (sagemaker-*-start-ingest), whose "
-        "role may only start the project's pipeline and write its dead-letter queue and logs.",
+        reason="lambda:UpdateFunctionCode is how CloudFormation deploys a new release of the project's Lambdas "
+        "on UpdateProject. It is limited to the product's functions (sagemaker-*-start-ingest, "
+        "sagemaker-*-bucket-events), whose roles may only start the project's pipeline, write its manifests, "
+        "dead-letter queue and logs, and read or set the data bucket's notification configuration.",
+    ),
+    AcceptedFinding(
+        issue="PRIVILEGE_ESCALATION",
+        policy=LAUNCH_ROLE_POLICY,
+        location={"type": "PassExistingRoleToNewLambdaThenInvoke"},
+        reason="CloudFormation invokes the project's custom resource (data bucket check and EventBridge "
+        "notifications) with the launch role's credentials, so the role needs lambda:InvokeFunction. It is "
+        "limited to the sagemaker-*-bucket-events functions, and PassRole to Lambda to the product's roles "
+        "(role/sagemaker-fsi/sagemaker-fsi-*), whose inline policies the same template writes.",
+    ),
+    AcceptedFinding(
+        issue="CREDENTIALS_EXPOSURE",
+        policy="sm-policies.ExecutionRolePolicy",
+        location={"actions": "ecr:getauthorizationtoken"},
+        reason="A processing job pulls its image with a registry token: ecr:GetAuthorizationToken has no "
+        "resource type, and the token only lets the role pull what its ECR grants allow, the two AWS images "
+        "(sagemaker-scikit-learn, sagemaker-data-wrangler-container).",
+    ),
+    AcceptedFinding(
+        issue="PERMISSIONS_MANAGEMENT_ACTIONS",
+        policy="sm-policies.ExecutionRolePolicy",
+        location={"actions": "s3:putobjectacl"},
+        reason="The Feature Store offline store writes its files with the bucket-owner-full-control ACL under "
+        "the execution role (Feature Store offline store permissions); s3:PutObjectAcl is limited to "
+        "feature-store/* of the project artifact buckets, whose BucketOwnerEnforced setting ignores ACLs.",
     ),
     AcceptedFinding(
         issue="RESOURCE_POLICY_PRIVILEGE_ESCALATION",
@@ -72,6 +98,9 @@ def is_accepted(finding: AcceptedFinding, issue: str, location: dict) -> bool:
     """Does the accepted finding cover a reported (issue, location)? Same rule as parliament's CLI."""
     if finding.issue != issue:
         return False
+    def text(value: object) -> str:  # a list of actions is matched as "a,b,c"
+        return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
     return all(
-        re.fullmatch(pattern, str(location.get(key, "")).lower()) for key, pattern in finding.ignore_location().items()
+        re.fullmatch(pattern, text(location.get(key, "")).lower()) for key, pattern in finding.ignore_location().items()
     )

@@ -68,7 +68,7 @@ class Scenario:
         return self.resolved["Resources"]
 
 
-def _condition_parameters(template: Mapping[str, Any]) -> dict[str, set[str]]:
+def condition_parameters(template: Mapping[str, Any]) -> dict[str, set[str]]:
     """Parameters referenced by the Conditions section, with the literals they are compared with."""
     found: dict[str, set[str]] = {}
 
@@ -97,7 +97,7 @@ def scenarios(template_name: str, template: Mapping[str, Any]) -> list[Scenario]
     declared = template.get("Parameters", {})
     base = template_parameters(template, {k: v for k, v in samples.items() if k in declared})
     candidates: dict[str, list[str]] = {}
-    for name, literals in sorted(_condition_parameters(template).items()):
+    for name, literals in sorted(condition_parameters(template).items()):
         spec = declared[name]
         values = set(spec.get("AllowedValues", [])) or {*literals, str(spec.get("Default", "")), samples.get(name, "")}
         candidates[name] = sorted(str(v) for v in values)

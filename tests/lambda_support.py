@@ -29,6 +29,7 @@ BUCKET = "amzn-s3-demo-bucket"  # the bucket every fixture in tests/events uses
 OTHER_BUCKET = "amzn-s3-demo-bucket-other"
 PREFIX = "incoming/"
 PIPELINE = "sagemaker-demo-p-abc123def456-ingestion"
+MANIFEST_BUCKET = "sagemaker-p-abc123def456-artifacts-111122223333"
 LOGGER_NAME = "start_ingestion_pipeline"
 
 # What the real API accepts (botocore validates types and minimum lengths only; patterns and maximum
@@ -103,12 +104,24 @@ def new_upload_of(event: dict, serial: int = 2) -> dict:
     return event
 
 
-def set_lambda_env(monkeypatch: Any, *, prefix: str = PREFIX, suffix: str | None = "",
-                   bucket: str = BUCKET, pipeline: str = PIPELINE) -> None:
+def set_lambda_env(
+    monkeypatch: Any,
+    *,
+    prefix: str = PREFIX,
+    suffix: str | None = "",
+    bucket: str = BUCKET,
+    pipeline: str = PIPELINE,
+    manifest_bucket: str | None = MANIFEST_BUCKET,
+) -> None:
     """The function's environment as the project stack sets it (``suffix=None``: unset)."""
     monkeypatch.setenv("PIPELINE_NAME", pipeline)
     monkeypatch.setenv("DATA_BUCKET", bucket)
     monkeypatch.setenv("DATA_PREFIX", prefix)
+    if manifest_bucket is None:
+        monkeypatch.delenv("MANIFEST_BUCKET", raising=False)
+    else:
+        monkeypatch.setenv("MANIFEST_BUCKET", manifest_bucket)
+    monkeypatch.delenv("MANIFEST_PREFIX", raising=False)
     if suffix is None:
         monkeypatch.delenv("DATA_SUFFIX", raising=False)
     else:
@@ -153,6 +166,30 @@ class SageMakerStub:
     def will_fail(self, code: str, message: str = "", status: int = 400) -> None:
         self.stubber.add_client_error(self.operation, service_error_code=code, service_message=message,
                                       http_status_code=status)
+
+    def close(self) -> None:
+        self.stubber.deactivate()
+
+
+class S3Stub:
+    """A real boto3 S3 client behind botocore's Stubber: records every PutObject request (the manifests)."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("s3", region_name=REGION)
+        self.puts: list[dict] = []
+        self.client.meta.events.register("before-parameter-build.s3.PutObject", self._record)
+        self.stubber = Stubber(self.client)
+        self.stubber.activate()
+
+    def _record(self, params: dict, **_: Any) -> None:
+        self.puts.append(copy.deepcopy(params))
+
+    def will_put(self, count: int = 1) -> None:
+        for serial in range(count):
+            self.stubber.add_response("put_object", {"ETag": f'"{serial:032x}"'})
+
+    def will_fail(self, code: str, status: int = 403) -> None:
+        self.stubber.add_client_error("put_object", service_error_code=code, http_status_code=status)
 
     def close(self) -> None:
         self.stubber.deactivate()

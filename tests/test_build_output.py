@@ -14,6 +14,7 @@ from generators.settings import SEED_CODE_ZIP, TEMPLATE_NAMES, Settings, lambda_
 EXPECTED_FILES = {f"{name}.yaml" for name in TEMPLATE_NAMES} | {
     SEED_CODE_ZIP,
     lambda_zip_name("start_ingestion_pipeline"),
+    lambda_zip_name("data_bucket_events"),
 }
 
 

@@ -18,9 +18,11 @@ from lambda_support import (
     CLOUDTRAIL_STARTS,
     DISPLAY_NAME_PATTERN,
     LOGGER_NAME,
+    MANIFEST_BUCKET,
     OTHER_BUCKET,
     PIPELINE,
     S3_STARTS,
+    S3Stub,
     SageMakerStub,
     assert_valid_request,
     lambda_json_line,
@@ -47,6 +49,14 @@ def app(monkeypatch):
 def sagemaker(app, monkeypatch):
     stub = SageMakerStub()
     monkeypatch.setattr(app, "_sagemaker_client", lambda: stub.client)
+    yield stub
+    stub.close()
+
+
+@pytest.fixture
+def s3(app, monkeypatch):
+    stub = S3Stub()
+    monkeypatch.setattr(app, "_s3_client", lambda: stub.client)
     yield stub
     stub.close()
 
@@ -161,11 +171,20 @@ NASTY_KEYS = [
 ]
 
 
+def _needs_manifest(key: str) -> bool:
+    """What the pipeline cannot take as InputDataUrl: a URL over the 1,024-character parameter limit
+    (botocore's SageMaker model, shape String1024 of Parameter.Value) or a file name over 255 bytes
+    (NAME_MAX of the processing instance's Linux file system, where the object is downloaded)."""
+    return len(f"s3://{BUCKET}/{key}") > 1024 or len(key.rsplit("/", 1)[-1].encode()) > 255
+
+
 @pytest.mark.parametrize("key", NASTY_KEYS, ids=range(len(NASTY_KEYS)))
 @pytest.mark.parametrize("fixture", ["cloudtrail-putobject.json", "s3-object-created.json"])
-def test_any_key_gives_a_valid_request(app, sagemaker, fixture, key):
+def test_any_key_gives_a_valid_request(app, sagemaker, s3, fixture, key):
     event = with_object(load_event(fixture), key=key)
     sagemaker.will_start()
+    if _needs_manifest(key):
+        s3.will_put()
 
     result = app.lambda_handler(event, None)
 
@@ -174,7 +193,86 @@ def test_any_key_gives_a_valid_request(app, sagemaker, fixture, key):
     assert_valid_request(request)
     name = request["PipelineExecutionDisplayName"]
     assert len(name) <= 82 and DISPLAY_NAME_PATTERN.fullmatch(name), name
-    assert request["PipelineParameters"][0]["Value"] == f"s3://{BUCKET}/{key}"
+    [parameter] = request["PipelineParameters"]
+    if _needs_manifest(key):
+        [put] = s3.puts
+        assert parameter == {"Name": "InputManifestUrl", "Value": f"s3://{put['Bucket']}/{put['Key']}"}
+        _assert_names_exactly(put, key)
+    else:
+        assert parameter == {"Name": "InputDataUrl", "Value": f"s3://{BUCKET}/{key}"}
+        assert s3.puts == []
+
+
+def _assert_names_exactly(put: dict, key: str) -> None:
+    """The manifest is SageMaker's ManifestFile format (CreateProcessingJob API reference, S3DataType
+    ManifestFile): a prefix object, then keys relative to it; prefix + entry must be the uploaded object."""
+    assert put["Bucket"] == MANIFEST_BUCKET
+    assert re.fullmatch(r"input-manifests/[0-9a-f]{64}\.manifest", put["Key"]), put["Key"]
+    prefix, *entries = json.loads(put["Body"])
+    assert [prefix["prefix"] + entry for entry in entries] == [f"s3://{BUCKET}/{key}"]
+    assert put["ContentType"] == "application/json"
+
+
+LONGEST_KEYS = [
+    "incoming/" + "k" * 1011 + ".csv",  # 1,024 bytes: the longest key S3 allows (S3 User Guide, "Naming objects")
+    "incoming/" + "ü" * 505 + ".csv",  # 1,023 bytes in UTF-8, 518 characters, a 1,014-byte file name
+    "incoming/" + "d/" * 400 + "x" * 200 + ".csv",  # 1,013 bytes in short folders: only the URL is too long
+    "incoming/" + "n" * 252 + ".csv",  # a 256-byte file name in a short URL
+]
+
+
+@pytest.mark.parametrize("key", LONGEST_KEYS, ids=["1024-bytes", "utf8", "deep", "long-file-name"])
+@pytest.mark.parametrize("fixture", ["cloudtrail-putobject.json", "s3-object-created.json"])
+def test_keys_the_pipeline_cannot_take_directly_start_through_a_manifest(app, sagemaker, s3, fixture, key):
+    """Every valid S3 key starts the pipeline: up to 1,024 bytes of UTF-8 (S3 User Guide, "Naming Amazon S3
+    objects"), where ``s3://bucket/key`` can exceed the 1,024-character parameter limit."""
+    assert len(key.encode()) <= 1024 and _needs_manifest(key)
+    sagemaker.will_start()
+    s3.will_put()
+
+    result = app.lambda_handler(with_object(load_event(fixture), key=key), None)
+
+    assert result["status"] == "started"
+    assert result["inputManifestUrl"].startswith(f"s3://{MANIFEST_BUCKET}/input-manifests/")
+    [request] = sagemaker.requests
+    assert_valid_request(request)
+    assert request["PipelineParameters"] == [{"Name": "InputManifestUrl", "Value": result["inputManifestUrl"]}]
+    [put] = s3.puts
+    _assert_names_exactly(put, key)
+
+
+def test_a_redelivered_long_key_rewrites_the_same_manifest_and_reuses_the_token(app, sagemaker, s3):
+    event = with_object(load_event("s3-object-created.json"), key="incoming/" + "k" * 1011 + ".csv")
+    sagemaker.will_start(2)
+    s3.will_put(2)
+    app.lambda_handler(event, None)
+    app.lambda_handler(event, None)
+    assert s3.puts[0] == s3.puts[1]
+    assert sagemaker.requests[0] == sagemaker.requests[1]
+    assert s3.puts[0]["Key"] == f"input-manifests/{sagemaker.requests[0]['ClientRequestToken']}.manifest"
+
+
+def test_a_manifest_that_cannot_be_written_raises_before_any_start(app, sagemaker, s3, logs):
+    """No manifest, no execution: the event is retried and finally parked in the dead-letter queue."""
+    s3.will_fail("AccessDenied")
+    event = with_object(load_event("s3-object-created.json"), key="incoming/" + "k" * 1011 + ".csv")
+    with pytest.raises(ClientError):
+        app.lambda_handler(event, None)
+    assert sagemaker.requests == []
+    record = only_record(logs)
+    assert record.outcome == "failed" and record.error_code == "AccessDenied" and record.retryable is False
+
+
+def test_without_a_manifest_bucket_a_long_key_is_raised_not_dropped(app, sagemaker, s3, logs, monkeypatch):
+    """Only the project stack's MANIFEST_BUCKET makes such uploads possible; without it (a function
+    configured by hand) the event goes to the dead-letter queue (after Lambda's retries) instead of vanishing."""
+    monkeypatch.delenv("MANIFEST_BUCKET")
+    event = with_object(load_event("s3-object-created.json"), key="incoming/" + "k" * 1020 + ".csv")
+    with pytest.raises(app.UnprocessableUpload, match="1,024|1024"):
+        app.lambda_handler(event, None)
+    assert sagemaker.requests == [] and s3.puts == []
+    record = only_record(logs)
+    assert record.levelno == logging.ERROR and record.outcome == "unprocessable"
 
 
 @pytest.mark.parametrize("key", [
@@ -186,17 +284,6 @@ def test_display_name_for_very_long_keys(app, key):
     name = app.display_name(key, "f" * 64)
     assert len(name) <= 82 and DISPLAY_NAME_PATTERN.fullmatch(name), name
     assert name.endswith("-ffffffffffff")
-
-
-def test_key_too_long_for_a_pipeline_parameter_is_raised_not_dropped(app, sagemaker, logs):
-    """SageMaker parameter values hold at most 1,024 characters: such an upload cannot be processed,
-    so the event goes to the dead-letter queue (after Lambda's retries) instead of vanishing."""
-    event = with_object(load_event("s3-object-created.json"), key="incoming/" + "k" * 1020 + ".csv")
-    with pytest.raises(app.UnprocessableUpload, match="1,024|1024"):
-        app.lambda_handler(event, None)
-    assert sagemaker.requests == []
-    record = only_record(logs)
-    assert record.levelno == logging.ERROR and record.outcome == "unprocessable"
 
 
 # --- ignoring ------------------------------------------------------------------------------------
@@ -564,4 +651,29 @@ def test_against_moto(app, monkeypatch):
         [summary] = client.list_pipeline_executions(PipelineName=PIPELINE)["PipelineExecutionSummaries"]
         described = client.describe_pipeline_execution(PipelineExecutionArn=result["executionArn"])
     assert summary["PipelineExecutionArn"] == result["executionArn"]
+    assert described["PipelineExecutionDisplayName"] == result["displayName"]
+
+
+def test_long_key_against_moto(app, monkeypatch):
+    """The real client path for a 1,024-byte key: the manifest lands in the bucket, the execution names it."""
+    from moto import mock_aws
+
+    monkeypatch.setattr(app, "_s3", None)
+    key = "incoming/" + "k" * 1011 + ".csv"
+    with mock_aws():
+        client = app._sagemaker_client()
+        client.create_pipeline(
+            PipelineName=PIPELINE, RoleArn="arn:aws:iam::123456789012:role/service-role/pipeline",
+            PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": [], "Parameters": [
+                {"Name": "InputDataUrl", "Type": "String", "DefaultValue": ""},
+                {"Name": "InputManifestUrl", "Type": "String", "DefaultValue": ""}]}),
+        )
+        s3 = app._s3_client()
+        s3.create_bucket(Bucket=MANIFEST_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        result = app.lambda_handler(with_object(load_event("s3-object-created.json"), key=key), None)
+        manifest_key = result["inputManifestUrl"].removeprefix(f"s3://{MANIFEST_BUCKET}/")
+        body = s3.get_object(Bucket=MANIFEST_BUCKET, Key=manifest_key)["Body"].read()
+        described = client.describe_pipeline_execution(PipelineExecutionArn=result["executionArn"])
+    prefix, entry = json.loads(body)
+    assert prefix["prefix"] + entry == f"s3://{BUCKET}/{key}"
     assert described["PipelineExecutionDisplayName"] == result["displayName"]

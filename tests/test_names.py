@@ -20,7 +20,14 @@ NAME_CASES = [
     ("A" * PROJECT_NAME_MAX, "p-" + "a" * (PROJECT_ID_MAX - 2)),  # longest, uppercase
     ("MyProject-X1" + "b" * 20, "p-abcdefghijkl"),  # mixed case, 32 characters
     ("a", "p-1"),  # shortest
+    ("2024-ingest", "p-abcdefghijkl"),  # starts with a digit (SageMaker's ProjectEntityName allows it)
+    ("0", "p-0"),
+    ("a--b---c" + "9" * 24, "p-abcdefghijkl"),  # adjacent hyphens, 32 characters
 ]
+# CloudTrail User Guide, "CloudTrail trail naming requirements": letters, digits, periods, underscores and
+# hyphens; starts and ends with a letter or digit; 3-128 characters; no adjacent periods, underscores or
+# hyphens ("my--namespace" is not valid).
+TRAIL_NAME = re.compile(r"^(?!.*[._-]{2})[A-Za-z0-9][A-Za-z0-9._-]{1,126}[A-Za-z0-9]$")
 REGIONS = ["eu-west-1", "ap-southeast-7", "us-gov-west-1", "cn-northwest-1"]
 
 
@@ -31,6 +38,7 @@ def _resources(templates, name, project_id, region="eu-west-1"):
         "SageMakerProjectId": project_id,
         "DataBucketName": "data",
         "FeatureGroupName": "fg",
+        "TriggerMode": "CloudTrail",  # every resource, the trail included
     }
     from generators import cfn_resolve
 
@@ -56,14 +64,16 @@ def test_every_name_is_valid(templates, name, project_id, region) -> None:
         assert BUCKET.match(bucket) and len(bucket) <= 63, bucket
     limits = {
         ("StartIngestionRole", "RoleName"): (64, r"[\w+=,.@-]+"),
+        ("DataBucketEventsRole", "RoleName"): (64, r"[\w+=,.@-]+"),
         ("StartIngestionFunction", "FunctionName"): (64, r"[a-zA-Z0-9-_]+"),
+        ("DataBucketEventsFunction", "FunctionName"): (64, r"[a-zA-Z0-9-_]+"),
         ("UploadRule", "Name"): (64, r"[.\-_A-Za-z0-9]+"),
         ("RepositoryChangeRule", "Name"): (64, r"[.\-_A-Za-z0-9]+"),
         ("IngestionDeadLetterQueue", "QueueName"): (80, r"[a-zA-Z0-9_-]+"),
         ("DeployPipelineBuild", "Name"): (150, r"[A-Za-z0-9][A-Za-z0-9\-_]{1,254}"),
         ("SeedCodePipeline", "Name"): (100, r"[A-Za-z0-9.@\-_]+"),
         ("SeedCodeRepository", "RepositoryName"): (100, r"[\w.-]+"),
-        ("UploadTrail", "TrailName"): (128, r"[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]"),
+        ("UploadTrail", "TrailName"): (128, TRAIL_NAME.pattern.strip("^$")),
     }
     for (logical_id, prop), (limit, pattern) in limits.items():
         value = resources[logical_id]["Properties"][prop]
@@ -71,6 +81,12 @@ def test_every_name_is_valid(templates, name, project_id, region) -> None:
     pipeline = resources["StartIngestionFunction"]["Properties"]["Environment"]["Variables"]["PIPELINE_NAME"]
     assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}", pipeline)
     assert pipeline == pipeline.lower(), "pipeline ARNs are lowercase: the IAM policy must name it exactly"
+
+
+def test_the_trail_name_check_rejects_adjacent_hyphens() -> None:
+    """The project name "a--b" is valid for SageMaker but would make an invalid trail name."""
+    assert not TRAIL_NAME.match("sagemaker-a--b-uploads")
+    assert TRAIL_NAME.match("sagemaker-p-abcdefghijkl-uploads")
 
 
 def test_budget_check_rejects_a_name_that_could_overflow() -> None:

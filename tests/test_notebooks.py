@@ -40,6 +40,9 @@ AWS_ONLY_STEPS = {
         "create the project from the published template",  # Service Catalog DescribeProduct, CreateProject
         "wait until the project is created",  # DescribeProject
         "read the project's outputs and resources",  # the project's stack
+        # The project's stack turns them on (moto runs no project stack, and its GetBucketNotificationConfiguration
+        # omits EventBridgeConfiguration): unit-tested with Stubber.
+        "check that the data bucket sends its events to EventBridge",
         "wait until the project's build has deployed the SageMaker pipeline",  # CodePipeline + CodeBuild
         "wait for the pipeline execution the upload started",  # nothing runs the Lambda or the pipeline
         "read the records from the online store (GetRecord)",  # Feature Store runtime
@@ -212,6 +215,17 @@ def play_the_provisioned_project(state_file: Path, uploaded_url: str) -> dict:
     return catalog
 
 
+def as_left_by_an_earlier_setup(state_file: Path) -> None:
+    """Earlier versions of 00-setup turned the data bucket's EventBridge notifications on themselves and said so
+    in the state file: 99-clean-up must still undo that for walkthroughs started with them."""
+    boto3.client("s3").put_bucket_notification_configuration(
+        Bucket=DATA_BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    state = json.loads(state_file.read_text())
+    state["created"]["eventbridge_notifications"] = True
+    state_file.write_text(json.dumps(state))
+    assert eventbridge_on(DATA_BUCKET)
+
+
 def test_walkthrough_runs_against_moto(moto_url: str, tmp_path: Path) -> None:
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -229,9 +243,9 @@ def test_walkthrough_runs_against_moto(moto_url: str, tmp_path: Path) -> None:
     )
     skipped["00-setup.ipynb"] = skipped_steps(setup)
     state = json.loads(state_file.read_text())
-    assert state["created"] == {"data_bucket": False, "eventbridge_notifications": True}
+    assert state["created"] == {"data_bucket": False}
     assert (state["data_prefix"], state["data_suffix"], state["trigger_mode"]) == ("incoming/", ".csv", "S3EventBridge")
-    assert eventbridge_on(DATA_BUCKET)
+    assert not eventbridge_on(DATA_BUCKET)  # the project's stack turns them on, not 00-setup
     group = boto3.client("sagemaker").describe_feature_group(FeatureGroupName=FEATURE_GROUP)
     assert group["FeatureGroupStatus"] == "Created" and group["OnlineStoreConfig"] == {"EnableOnlineStore": True}
     assert (work_dir / "abalone.csv").read_text().splitlines()[0].startswith("record_id,sex,length,")
@@ -245,8 +259,10 @@ def test_walkthrough_runs_against_moto(moto_url: str, tmp_path: Path) -> None:
     lines = s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read().decode().splitlines()
     assert lines[0].startswith("record_id,") and len(lines) == 1 + 5
     assert state["project"] == {}
+    assert f"data bucket {DATA_BUCKET} is in {REGION}, the project's region" in printed(ingest)
 
     catalog = play_the_provisioned_project(state_file, uploaded_url)
+    as_left_by_an_earlier_setup(state_file)
 
     with pytest.raises(papermill.PapermillExecutionError) as refused:
         run("99-clean-up.ipynb", tmp_path)
@@ -282,3 +298,19 @@ def _imported_by(package) -> set[str]:
     for path in Path(package.__file__).parent.glob("*.py"):
         names |= set(re.findall(r"^(?:from|import) ([\w.]+)", path.read_text(), re.MULTILINE))
     return names
+
+
+def test_setup_refuses_a_data_bucket_in_another_region(moto_url: str, tmp_path: Path) -> None:
+    """S3 sends a bucket's events only in the bucket's Region (S3 User Guide, "Amazon S3 Event Notifications",
+    "Using EventBridge"): 00-setup stops with one line naming both Regions instead of setting up a project that
+    would never see an upload."""
+    boto3.client("s3", region_name="us-west-2").create_bucket(
+        Bucket="data-in-oregon", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    with pytest.raises(papermill.PapermillExecutionError) as refused:
+        run("00-setup.ipynb", tmp_path, REGION=REGION, DATA_BUCKET="data-in-oregon",
+            EXECUTION_ROLE_ARN=f"arn:aws:iam::{ACCOUNT}:role/service-role/Studio",
+            ABALONE_SOURCE=write_abalone_zip(tmp_path / "abalone.zip").as_uri(), WORK_DIR=str(tmp_path / "data"))
+    assert refused.value.ename == "WalkthroughError"
+    assert refused.value.evalue.startswith(f"data bucket data-in-oregon is in us-west-2 but the project would be in "
+                                           f"{REGION}: S3 sends a bucket's upload events only in its own Region")
+    assert not (tmp_path / "state.json").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from pathlib import Path
 
 import boto3
@@ -188,41 +189,132 @@ def eventbridge_on(bucket: str) -> bool:
     return config is not None and config.event_bridge is not None
 
 
-def test_prepare_data_bucket_creates_once_and_turns_eventbridge_on(aws) -> None:
-    assert fsi.prepare_data_bucket(aws, "walkthrough-data", "S3EventBridge") == {
-        "data_bucket": True,
-        "eventbridge_notifications": True,
-    }
-    assert eventbridge_on("walkthrough-data")
+def test_prepare_data_bucket_creates_once_and_leaves_notifications_to_the_project(aws) -> None:
+    """00-setup no longer turns EventBridge notifications on: the project's stack does (S3EventBridge mode)."""
+    assert fsi.prepare_data_bucket(aws, "walkthrough-data", "S3EventBridge") == {"data_bucket": True}
+    assert not eventbridge_on("walkthrough-data")
     s3 = client("s3")
     assert s3.get_public_access_block(Bucket="walkthrough-data")["PublicAccessBlockConfiguration"]["BlockPublicAcls"]
+    assert s3.get_bucket_location(Bucket="walkthrough-data")["LocationConstraint"] == REGION
     assert fsi.prepare_data_bucket(aws, "walkthrough-data", "CloudTrail") == {"data_bucket": False}
     with pytest.raises(fsi.WalkthroughError, match="TRIGGER_MODE must be one of"):
         fsi.prepare_data_bucket(aws, "walkthrough-data", "Polling")
 
 
-def test_eventbridge_already_on_is_left_alone() -> None:
-    aws = fsi.Aws(region=REGION)
-    stubber = Stubber(aws.s3)
-    stubber.add_response("get_bucket_notification_configuration", {"EventBridgeConfiguration": {}}, {"Bucket": "b"})
+@pytest.mark.parametrize(("bucket_region", "create"), [
+    ("us-west-2", {"CreateBucketConfiguration": {"LocationConstraint": "us-west-2"}}),
+    ("us-east-1", {}),  # GetBucketLocation answers null for us-east-1
+])
+def test_a_data_bucket_in_another_region_is_refused_naming_both_regions(aws, bucket_region: str, create: dict) -> None:
+    """S3 sends a bucket's events only in the bucket's Region (S3 User Guide, "Amazon S3 Event Notifications" and
+    "Using EventBridge": the event bus, like SNS/SQS/Lambda destinations, is the bucket's Region's); a project in
+    another Region would never see an upload and nothing would fail. Refused in 00-setup and before CreateProject."""
+    boto3.client("s3", region_name=bucket_region).create_bucket(Bucket="far-away-data", **create)
+    for check in (lambda: fsi.prepare_data_bucket(aws, "far-away-data", "S3EventBridge"),
+                  lambda: fsi.check_bucket_region(aws, "far-away-data")):
+        with pytest.raises(fsi.WalkthroughError) as refused:
+            check()
+        message = str(refused.value)
+        assert f"data bucket far-away-data is in {bucket_region} but the project would be in {REGION}" in message
+        assert "\n" not in message
+
+
+def test_the_bucket_region_falls_back_to_get_bucket_location() -> None:
+    """HeadBucket reports the bucket's Region (S3 API reference, GetBucketLocation: "we recommend that you use the
+    HeadBucket operation instead"); without it, GetBucketLocation's LocationConstraint is null for us-east-1 and
+    "EU" for eu-west-1 (S3 API reference, GetBucketLocation, Response Elements)."""
+    s3 = client("s3")
+    stubber = Stubber(s3)
+    for answer in ({}, {"LocationConstraint": "EU"}, {"LocationConstraint": "ap-south-1"}):
+        stubber.add_response("head_bucket", {}, {"Bucket": "b"})
+        stubber.add_response("get_bucket_location", answer, {"Bucket": "b"})
     with stubber:
-        assert not fsi.resources.enable_eventbridge(aws, "b")
+        assert [fsi.resources.bucket_region(s3, "b") for _ in range(3)] == ["us-east-1", "eu-west-1", "ap-south-1"]
     stubber.assert_no_pending_responses()
+    assert fsi.resources.bucket_region(s3, "b", {"BucketRegion": "ca-central-1"}) == "ca-central-1"
 
 
-def test_eventbridge_is_turned_off_keeping_other_notifications(aws) -> None:
+def test_a_missing_data_bucket_says_to_run_the_setup(aws) -> None:
+    with pytest.raises(fsi.WalkthroughError, match="data bucket nowhere does not exist: run 00-setup.ipynb first"):
+        fsi.check_bucket_region(aws, "nowhere")
+
+
+def test_eventbridge_turned_on_by_an_earlier_setup_is_turned_off_keeping_other_notifications(aws) -> None:
+    """PutBucketNotificationConfiguration replaces the whole configuration (S3 API reference): the other targets
+    must be written back when EventBridge is turned off."""
     s3, sqs = client("s3"), client("sqs")
     queue = sqs.create_queue(QueueName="other")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     s3.create_bucket(Bucket="shared", CreateBucketConfiguration={"LocationConstraint": REGION})
     other = {"QueueConfigurations": [{"Id": "mine", "QueueArn": queue_arn, "Events": ["s3:ObjectRemoved:*"]}]}
-    s3.put_bucket_notification_configuration(Bucket="shared", NotificationConfiguration=other)
-    assert fsi.resources.enable_eventbridge(aws, "shared")
+    s3.put_bucket_notification_configuration(Bucket="shared", NotificationConfiguration={
+        **other, "EventBridgeConfiguration": {}})  # what an earlier 00-setup left
     assert eventbridge_on("shared")
-    assert s3.get_bucket_notification_configuration(Bucket="shared")["QueueConfigurations"][0]["Id"] == "mine"
     fsi.resources.disable_eventbridge(aws, "shared")
     assert not eventbridge_on("shared")
     assert s3.get_bucket_notification_configuration(Bucket="shared")["QueueConfigurations"][0]["Id"] == "mine"
+
+
+def notification_stubber(aws, *answers: dict) -> Stubber:
+    stubber = Stubber(aws.s3)
+    for answer in answers:
+        stubber.add_response("get_bucket_notification_configuration", answer, {"Bucket": "walkthrough-data"})
+    return stubber
+
+
+def test_eventbridge_notifications_are_checked_after_the_project_is_created() -> None:
+    """S3 sends events to EventBridge only when the bucket's notification configuration holds an
+    EventBridgeConfiguration (S3 User Guide, "Using EventBridge"; S3 API reference, NotificationConfiguration).
+    moto's GetBucketNotificationConfiguration omits that element, so the answers are stubbed."""
+    aws = fsi.Aws(region=REGION)
+    state = make_state(trigger_mode="S3EventBridge", project={"StackName": "SC-123456789012-pp-abc"})
+    queue = {"Id": "q", "QueueArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q", "Events": ["s3:ObjectRemoved:*"]}
+    stubber = notification_stubber(aws, {"QueueConfigurations": [queue], "EventBridgeConfiguration": {}},
+                                   {"QueueConfigurations": [queue]})
+    with stubber:
+        assert fsi.check_eventbridge_notifications(aws, state) is True
+        with pytest.raises(fsi.WalkthroughError) as missing:
+            fsi.check_eventbridge_notifications(aws, state)
+    stubber.assert_no_pending_responses()
+    message = str(missing.value)
+    assert message.startswith("bucket walkthrough-data does not send its events to EventBridge, so uploads start")
+    assert "SC-123456789012-pp-abc" in message and "Send notifications to Amazon EventBridge: On" in message
+    assert "\n" not in message
+
+
+def test_notifications_the_caller_may_not_read_are_reported_not_refused(walkthrough_log, caplog) -> None:
+    """s3:GetBucketNotification is not in AmazonSageMakerFullAccess (v29; public copy: github.com/zoph-io/MAMIP
+    policies/AmazonSageMakerFullAccess), the usual Studio role's policy: say what to verify, do not block."""
+    aws = fsi.Aws(region=REGION)
+    stubber = Stubber(aws.s3)
+    stubber.add_client_error("get_bucket_notification_configuration", "AccessDenied", "Access Denied", 403,
+                             expected_params={"Bucket": "walkthrough-data"})
+    with stubber, caplog.at_level(logging.WARNING, logger="fsi_walkthrough"):
+        assert fsi.check_eventbridge_notifications(aws, make_state(trigger_mode="S3EventBridge")) is False
+    assert "make sure it sends its events to EventBridge" in caplog.text
+
+
+def test_a_new_bucket_keeps_s3s_default_public_access_block_when_the_role_may_not_set_it() -> None:
+    """S3 turns all Block Public Access settings on for every new bucket (AWS What's New, December 2022: "Amazon
+    S3 will automatically enable S3 Block Public Access and disable access control lists for all new buckets
+    starting in April 2023"); AmazonSageMakerFullAccess grants s3:CreateBucket but not
+    s3:PutBucketPublicAccessBlock, so a denied PutPublicAccessBlock must not fail the set-up."""
+    aws = offline_aws()
+    stubber = Stubber(aws.s3)
+    stubber.add_client_error("head_bucket", "404", "Not Found", 404,
+                             expected_params={"Bucket": "new-data", "ExpectedBucketOwner": ACCOUNT})
+    stubber.add_response("create_bucket", {}, {"Bucket": "new-data",
+                                               "CreateBucketConfiguration": {"LocationConstraint": REGION}})
+    stubber.add_client_error("put_public_access_block", "AccessDenied", "Access Denied", 403)
+    with stubber:
+        assert fsi.prepare_data_bucket(aws, "new-data", "S3EventBridge") == {"data_bucket": True}
+    stubber.assert_no_pending_responses()
+
+
+def test_cloudtrail_mode_needs_no_bucket_notifications() -> None:
+    aws = fsi.Aws(region=REGION)
+    with notification_stubber(aws):  # any S3 call would fail: none is expected
+        assert fsi.check_eventbridge_notifications(aws, make_state(trigger_mode="CloudTrail")) is False
 
 
 def test_default_bucket_and_watched_prefix(aws) -> None:
@@ -392,10 +484,60 @@ def test_template_parameters_name_real_template_parameters(templates: dict[str, 
     assert keys <= set(templates["project-s3-fs-ingestion"]["Parameters"])
 
 
-@pytest.mark.parametrize("name", ["", "1abc", "a_b", "a" * 33, "ab--"])
-def test_project_names_are_checked(name: str) -> None:
-    with pytest.raises(fsi.WalkthroughError, match="not a valid SageMaker project name"):
-        fsi.project.check_project_name(name)
+def sagemaker_project_name_rule():
+    """SageMaker's rule for project names, from its API model (shape ProjectEntityName; CreateProject API
+    reference: "Pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}", length 1-32)."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("ProjectEntityName")
+    return re.compile(shape.metadata["pattern"]), shape.metadata["min"], shape.metadata["max"]
+
+
+VALID_PROJECT_NAMES = ["2024-ingest", "a--b", "a" * 32, "9" * 32, "x", "A1", "Ab-Cd-9", "a" + "-" * 30 + "b"]
+# "a" + 31 hyphens + "b" matches the pattern but is 33 characters long.
+INVALID_PROJECT_NAMES = ["", "a" * 33, "-a", "a-", "ab--", "a_b", "a b", "a.b", "ab/c", "a" + "-" * 31 + "b"]
+
+
+@pytest.mark.parametrize("name", VALID_PROJECT_NAMES)
+def test_project_names_sagemaker_accepts_are_accepted(name: str) -> None:
+    assert fsi.check_project_name(name) == name
+
+
+@pytest.mark.parametrize("name", INVALID_PROJECT_NAMES)
+def test_project_names_sagemaker_refuses_are_refused(name: str) -> None:
+    with pytest.raises(fsi.WalkthroughError, match="not a valid SageMaker project name: 1-32 letters, digits"):
+        fsi.check_project_name(name)
+
+
+def test_the_project_name_examples_agree_with_sagemakers_api_model() -> None:
+    pattern, shortest, longest = sagemaker_project_name_rule()
+    for name in VALID_PROJECT_NAMES:
+        assert pattern.fullmatch(name) and shortest <= len(name) <= longest, name
+    for name in INVALID_PROJECT_NAMES:
+        assert not (pattern.fullmatch(name) and shortest <= len(name) <= longest), name
+
+
+def test_the_walkthrough_checks_agree_with_the_project_template(templates: dict[str, dict]) -> None:
+    """The template constrains both values too (CloudFormation matches AllowedPattern against the whole value,
+    "Parameters" in the CloudFormation User Guide): the walkthrough refuses exactly what the template would."""
+    parameters = templates["project-s3-fs-ingestion"]["Parameters"]
+    name = parameters["SageMakerProjectName"]
+    for candidate in VALID_PROJECT_NAMES + INVALID_PROJECT_NAMES:
+        template_accepts = bool(re.fullmatch(name["AllowedPattern"], candidate)) and (
+            name["MinLength"] <= len(candidate) <= name["MaxLength"])
+        assert helper_accepts(fsi.check_project_name, candidate) == template_accepts, candidate
+    flow = parameters["DataWranglerFlowUrl"]["AllowedPattern"]
+    for url in (f"s3://sagemaker-{REGION}-{ACCOUNT}/flows/a.flow", "s3://aws-glue-assets-1-eu-west-1/a.flow",
+                "s3://team-data/flows/a.flow", "s3://my-sagemaker-bucket/a.flow", "s3://aws-glue/a.flow"):
+        assert helper_accepts(fsi.check_flow_url, url) == bool(re.fullmatch(flow, url)), url
+
+
+def helper_accepts(check, value: str) -> bool:
+    try:
+        check(value)
+    except fsi.WalkthroughError:
+        return False
+    return True
 
 
 def product_response(*artifacts: dict) -> dict:
@@ -434,10 +576,22 @@ def test_a_product_not_shared_with_the_role_says_whom_to_ask() -> None:
         fsi.project.find_product_version(sc)
 
 
-def test_create_project_through_service_catalog() -> None:
+def offline_aws() -> object:
+    """An Aws whose calls are all stubbed (identity set: no STS call)."""
     aws = fsi.Aws(region=REGION)
+    aws.identity = {"Account": ACCOUNT, "Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Studio/alice"}
+    return aws
+
+
+def add_bucket_in_region(stubber: Stubber, bucket: str = "walkthrough-data", region: str = REGION) -> None:
+    stubber.add_response("head_bucket", {"BucketRegion": region}, {"Bucket": bucket, "ExpectedBucketOwner": ACCOUNT})
+
+
+def test_create_project_through_service_catalog() -> None:
+    aws = offline_aws()
     parameters = fsi.template_parameters(make_state())
-    sc, sm = Stubber(aws.client("servicecatalog")), Stubber(aws.sagemaker)
+    s3, sc, sm = Stubber(aws.s3), Stubber(aws.client("servicecatalog")), Stubber(aws.sagemaker)
+    add_bucket_in_region(s3)
     sc.add_response("describe_product", product_response(artifact("pa-2", "1.1.0", 2)), {"Name": fsi.PRODUCT_NAME})
     sm.add_response(
         "create_project",
@@ -452,18 +606,19 @@ def test_create_project_through_service_catalog() -> None:
             },
         },
     )
-    with sc, sm:
+    with s3, sc, sm:
         created = fsi.create_project(aws, "abalone-ingestion", parameters)
     assert created["ProjectId"] == "p-abc123"
-    sc.assert_no_pending_responses()
-    sm.assert_no_pending_responses()
+    for stubber in (s3, sc, sm):
+        stubber.assert_no_pending_responses()
 
 
 def test_create_project_from_the_s3_template_and_reuse_an_existing_one() -> None:
-    aws = fsi.Aws(region=REGION)
+    aws = offline_aws()
     url = f"https://releases-bucket.s3.{REGION}.amazonaws.com/releases/s3-fs-ingestion/1.0.0/project-s3-fs-ingestion.yaml"
     parameters = [{"Key": "DataBucketName", "Value": "walkthrough-data"}]
-    stubber = Stubber(aws.sagemaker)
+    s3, stubber = Stubber(aws.s3), Stubber(aws.sagemaker)
+    add_bucket_in_region(s3)
     expected = {
         "ProjectName": "abalone-ingestion",
         "ProjectDescription": ANY,
@@ -473,14 +628,219 @@ def test_create_project_from_the_s3_template_and_reuse_an_existing_one() -> None
     stubber.add_client_error("create_project", "ValidationException",
                              "Project abalone-ingestion already exists", expected_params=expected)
     stubber.add_response("describe_project", project_response("CreateCompleted"), {"ProjectName": "abalone-ingestion"})
-    with stubber:
+    with s3, stubber:
         created = fsi.create_project(aws, "abalone-ingestion", parameters, source="S3Template", template_url=url)
+        # Refused before any call (the stubbers have no answers left):
+        with pytest.raises(fsi.WalkthroughError, match="TEMPLATE_URL must be the https://"):
+            fsi.create_project(aws, "abalone-ingestion", parameters, source="S3Template", template_url="s3://b/t.yaml")
+        with pytest.raises(fsi.WalkthroughError, match="TEMPLATE_SOURCE must be one of"):
+            fsi.create_project(aws, "abalone-ingestion", parameters, source="Git")
     assert created == {"ProjectName": "abalone-ingestion", "ProjectId": "p-abc123",
                        "ProjectArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:project/abalone-ingestion"}
-    with pytest.raises(fsi.WalkthroughError, match="TEMPLATE_URL must be the https://"):
-        fsi.create_project(aws, "abalone-ingestion", parameters, source="S3Template", template_url="s3://b/t.yaml")
-    with pytest.raises(fsi.WalkthroughError, match="TEMPLATE_SOURCE must be one of"):
-        fsi.create_project(aws, "abalone-ingestion", parameters, source="Git")
+
+
+# --- checks before CreateProject: connection, data bucket Region, Data Wrangler flow ------------------------
+
+CONNECTION = f"arn:aws:codeconnections:{REGION}:{ACCOUNT}:connection/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+LEGACY_CONNECTION = f"arn:aws:codestar-connections:us-east-1:{ACCOUNT}:connection/aEXAMPLE-8aad-4d5d-8878-dfcab0bc441f"
+
+
+def connection_answer(arn: str, status: str = "AVAILABLE") -> dict:
+    return {"Connection": {"ConnectionName": "github", "ConnectionArn": arn, "ProviderType": "GitHub",
+                           "OwnerAccountId": ACCOUNT, "ConnectionStatus": status}}
+
+
+def connection_stubbers(aws) -> dict[str, Stubber]:
+    """Stubbers on both connection APIs, each in the region of the ARNs used here: a call to the wrong API
+    (or region) finds no answer and fails."""
+    return {"codeconnections": Stubber(aws.client("codeconnections", REGION)),
+            "codestar-connections": Stubber(aws.client("codestar-connections", "us-east-1"))}
+
+
+def add_connection(stubber: Stubber, arn: str, status: str = "AVAILABLE", tags: list | None = None) -> None:
+    stubber.add_response("get_connection", connection_answer(arn, status), {"ConnectionArn": arn})
+    if status == "AVAILABLE" or tags is not None:
+        stubber.add_response("list_tags_for_resource", {"Tags": tags if tags is not None else []},
+                             {"ResourceArn": arn})
+
+
+SAGEMAKER_TAG = [{"Key": "sagemaker", "Value": "true"}, {"Key": "team", "Value": "ml"}]
+
+
+@pytest.mark.parametrize(("arn", "service"), [(CONNECTION, "codeconnections"),
+                                              (LEGACY_CONNECTION, "codestar-connections")])
+def test_a_tagged_available_connection_is_read_with_its_own_api(arn: str, service: str) -> None:
+    """Connections made since July 2024 have codeconnections ARNs, older ones codestar-connections ARNs; both APIs
+    remain and IAM wants the resource's own service prefix (Developer Tools console User Guide, "Connections
+    rename - Summary of changes"). A connection's data is managed in the Region of its ARN ("Global resources in
+    AWS CodeConnections")."""
+    aws = offline_aws()
+    stubbers = connection_stubbers(aws)
+    add_connection(stubbers[service], arn, tags=SAGEMAKER_TAG)
+    with stubbers["codeconnections"], stubbers["codestar-connections"]:
+        checked = fsi.check_connection(aws, arn)
+    assert checked == {"ConnectionArn": arn, "ConnectionStatus": "AVAILABLE", "ProviderType": "GitHub",
+                       "checked": "yes"}
+    stubbers[service].assert_no_pending_responses()
+    assert aws.client("codestar-connections", "us-east-1").meta.region_name == "us-east-1"
+    assert aws.client("codeconnections").meta.region_name == REGION
+
+
+@pytest.mark.parametrize("tags", [
+    [],
+    [{"Key": "sagemaker", "Value": "false"}],
+    [{"Key": "sagemaker-project", "Value": "true"}],
+    [{"Key": "Team", "Value": "true"}],
+])
+@pytest.mark.parametrize(("arn", "service"), [(CONNECTION, "codeconnections"),
+                                              (LEGACY_CONNECTION, "codestar-connections")])
+def test_an_untagged_connection_is_refused_with_the_command_that_tags_it(arn: str, service: str, tags: list) -> None:
+    """The project roles' AWS-managed policies (AmazonSageMakerServiceCatalogProductsCodePipelineServiceRolePolicy,
+    ...CodeBuildServiceRolePolicy, v5; public copies: github.com/zoph-io/MAMIP policies/<name>) allow
+    codeconnections:UseConnection and codestar-connections:UseConnection only with StringEqualsIgnoreCase
+    aws:ResourceTag/sagemaker = "true"."""
+    aws = offline_aws()
+    stubbers = connection_stubbers(aws)
+    add_connection(stubbers[service], arn, tags=tags)
+    with stubbers["codeconnections"], stubbers["codestar-connections"], pytest.raises(fsi.WalkthroughError) as refused:
+        fsi.check_connection(aws, arn)
+    region = arn.split(":")[3]
+    command = f"aws {service} tag-resource --region {region} --resource-arn {arn} --tags Key=sagemaker,Value=true"
+    assert str(refused.value) == (
+        f"connection {arn} is not tagged sagemaker=true, so the project's CodePipeline and CodeBuild roles may not "
+        f"use it: run `{command}`, then run this cell again"
+    )
+
+
+def test_the_tag_command_matches_both_apis_request_shape() -> None:
+    """`aws <service> tag-resource --resource-arn ... --tags Key=...,Value=...` is the CLI form of TagResource
+    (ResourceArn, Tags: list of Tag{Key, Value}) in both API models (CodeConnections API reference, TagResource)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    for service, arn in (("codeconnections", CONNECTION), ("codestar-connections", LEGACY_CONNECTION)):
+        operation = session.get_service_model(service).operation_model("TagResource")
+        members = operation.input_shape.members
+        assert set(members) == {"ResourceArn", "Tags"}
+        assert set(members["Tags"].member.members) == {"Key", "Value"}
+        assert fsi.connection.tag_command(arn).startswith(f"aws {service} tag-resource ")
+
+
+@pytest.mark.parametrize("tags", [[{"Key": "SageMaker", "Value": "TRUE"}], [{"Key": "sagemaker", "Value": "True"}]])
+def test_tag_key_and_value_match_without_regard_to_case(tags: list) -> None:
+    """IAM matches the tag key of aws:ResourceTag/<key> without regard to case (IAM User Guide, global condition
+    keys, aws:ResourceTag), and the managed policies compare the value with StringEqualsIgnoreCase."""
+    aws = offline_aws()
+    stubbers = connection_stubbers(aws)
+    add_connection(stubbers["codeconnections"], CONNECTION, tags=tags)
+    with stubbers["codeconnections"]:
+        assert fsi.check_connection(aws, CONNECTION)["checked"] == "yes"
+
+
+@pytest.mark.parametrize(("status", "advice"), [
+    ("PENDING", "is PENDING: complete it in the console (Developer Tools > Settings > Connections > choose it > "
+                "Update pending connection), then run this cell again"),
+    ("ERROR", "is ERROR, not AVAILABLE: open it in the console"),
+])
+def test_a_connection_that_is_not_available_is_refused(status: str, advice: str) -> None:
+    """Only an AVAILABLE connection works; one created by the CLI, an SDK or CloudFormation is PENDING until it is
+    completed in the console (CodeConnections API reference, Connection)."""
+    aws = offline_aws()
+    stubbers = connection_stubbers(aws)
+    add_connection(stubbers["codeconnections"], CONNECTION, status)
+    with stubbers["codeconnections"], pytest.raises(fsi.WalkthroughError) as refused:
+        fsi.check_connection(aws, CONNECTION)
+    assert str(refused.value).startswith(f"connection {CONNECTION} {advice}")
+    assert "\n" not in str(refused.value)
+    stubbers["codeconnections"].assert_no_pending_responses()
+
+
+def test_a_missing_connection_and_a_malformed_arn_are_refused() -> None:
+    aws = offline_aws()
+    stubbers = connection_stubbers(aws)
+    stubbers["codeconnections"].add_client_error("get_connection", "ResourceNotFoundException", "not found",
+                                                 expected_params={"ConnectionArn": CONNECTION})
+    with stubbers["codeconnections"], pytest.raises(fsi.WalkthroughError, match="does not exist in account"):
+        fsi.check_connection(aws, CONNECTION)
+    for wrong in ("arn:aws:codecommit:eu-west-1:123456789012:repo", "github.com/org/repo", ""):
+        with pytest.raises(fsi.WalkthroughError, match="is not a connection ARN"):
+            fsi.check_connection(aws, wrong)
+
+
+def test_a_connection_the_caller_may_not_read_is_reported_not_refused(walkthrough_log, caplog) -> None:
+    """A Studio role without codeconnections:GetConnection cannot check: say what to verify, do not block."""
+    aws = offline_aws()
+    stubbers = connection_stubbers(aws)
+    stubbers["codeconnections"].add_client_error("get_connection", "AccessDeniedException", "denied",
+                                                 expected_params={"ConnectionArn": CONNECTION})
+    with stubbers["codeconnections"], caplog.at_level(logging.WARNING, logger="fsi_walkthrough"):
+        assert fsi.check_connection(aws, CONNECTION)["checked"] == "no"
+    assert "make sure it is AVAILABLE and tagged sagemaker=true (aws codeconnections tag-resource" in caplog.text
+
+
+def connection_parameters(**changes: str) -> list[dict[str, str]]:
+    return fsi.template_parameters(make_state(), source_provider="CodeConnection", code_connection_arn=CONNECTION,
+                                   repository_id="example-org/abalone-seed-code", extra=changes or None)
+
+
+def test_create_project_refuses_an_untagged_connection_before_creating_anything(aws) -> None:
+    client("s3").create_bucket(Bucket="walkthrough-data", CreateBucketConfiguration={"LocationConstraint": REGION})
+    stubbers = connection_stubbers(aws)
+    add_connection(stubbers["codeconnections"], CONNECTION, tags=[])
+    sm, sc = Stubber(aws.sagemaker), Stubber(aws.client("servicecatalog"))  # no answers: no call may happen
+    with stubbers["codeconnections"], sm, sc, pytest.raises(fsi.WalkthroughError, match="not tagged sagemaker=true"):
+        fsi.create_project(aws, "abalone-ingestion", connection_parameters())
+    stubbers["codeconnections"].assert_no_pending_responses()
+
+
+def test_check_before_create_checks_name_bucket_and_connection(aws) -> None:
+    client("s3").create_bucket(Bucket="walkthrough-data", CreateBucketConfiguration={"LocationConstraint": REGION})
+    assert fsi.check_before_create(aws, "2024-ingest", fsi.template_parameters(make_state())) == {
+        "ProjectName": "2024-ingest", "DataBucketRegion": REGION}
+    stubbers = connection_stubbers(aws)
+    add_connection(stubbers["codeconnections"], CONNECTION, tags=SAGEMAKER_TAG)
+    with stubbers["codeconnections"]:
+        checked = fsi.check_before_create(aws, "abalone-ingestion", connection_parameters())
+    assert checked["ConnectionStatus"] == "AVAILABLE"
+    with pytest.raises(fsi.WalkthroughError, match="needs CODE_CONNECTION_ARN and REPOSITORY_ID"):
+        fsi.check_before_create(aws, "abalone-ingestion", fsi.template_parameters(
+            make_state(), source_provider="CodeConnection", code_connection_arn=CONNECTION))
+    with pytest.raises(fsi.WalkthroughError, match="not a valid SageMaker project name"):
+        fsi.check_before_create(aws, "abalone_ingestion", fsi.template_parameters(make_state()))
+
+
+@pytest.mark.parametrize("url", [f"s3://sagemaker-{REGION}-{ACCOUNT}/flows/abalone.flow",
+                                 "s3://aws-glue-assets-123456789012-eu-west-1/flows/abalone.flow"])
+def test_a_flow_in_a_bucket_the_build_can_read_is_accepted(aws, url: str) -> None:
+    """The project's build reads the flow as the AWS-managed CodeBuild role, whose policy
+    (AmazonSageMakerServiceCatalogProductsCodeBuildServiceRolePolicy, Sid AmazonSageMakerCodeBuildS3Permission)
+    covers only arn:aws:s3:::sagemaker-* and arn:aws:s3:::aws-glue-*."""
+    client("s3").create_bucket(Bucket="walkthrough-data", CreateBucketConfiguration={"LocationConstraint": REGION})
+    parameters = fsi.template_parameters(make_state(), extra={"TransformMode": "DataWranglerFlow",
+                                                              "DataWranglerFlowUrl": url,
+                                                              "DataWranglerOutputName": "node.default"})
+    assert fsi.check_before_create(aws, "abalone-ingestion", parameters)["DataWranglerFlowUrl"] == url
+
+
+def test_a_flow_the_build_cannot_read_is_refused_before_creating_the_project(aws) -> None:
+    client("s3").create_bucket(Bucket="walkthrough-data", CreateBucketConfiguration={"LocationConstraint": REGION})
+    flow = {"TransformMode": "DataWranglerFlow", "DataWranglerOutputName": "node.default"}
+    sm = Stubber(aws.sagemaker)  # no answers: CreateProject must not be called
+    with sm, pytest.raises(fsi.WalkthroughError) as refused:
+        fsi.create_project(aws, "abalone-ingestion", fsi.template_parameters(
+            make_state(), extra={**flow, "DataWranglerFlowUrl": "s3://team-data/flows/abalone.flow"}),
+            source="S3Template", template_url="https://b.s3.amazonaws.com/t.yaml")
+    assert str(refused.value) == (
+        "the project's CodeBuild role can read only buckets named sagemaker-* or aws-glue-*, not team-data: copy the "
+        f"flow to s3://sagemaker-{REGION}-{ACCOUNT}/flows/abalone.flow and use that DataWranglerFlowUrl"
+    )
+    with pytest.raises(fsi.WalkthroughError, match="needs DataWranglerFlowUrl"):
+        fsi.check_before_create(aws, "abalone-ingestion", fsi.template_parameters(make_state(), extra=flow))
+    with pytest.raises(fsi.WalkthroughError, match="must be an s3://bucket/key URL"):
+        fsi.check_flow_url("https://sagemaker-x.s3.amazonaws.com/a.flow")
+    # In Script mode the flow URL is not used, so it is not checked.
+    script = fsi.template_parameters(make_state(), extra={"DataWranglerFlowUrl": "s3://team-data/a.flow"})
+    assert "DataWranglerFlowUrl" not in fsi.check_before_create(aws, "abalone-ingestion", script)
 
 
 def project_response(status: str, **extra) -> dict:
@@ -812,7 +1172,7 @@ def test_nothing_is_deleted_without_confirmation(caplog: pytest.LogCaptureFixtur
         "uploaded file s3://walkthrough-data/incoming/a.csv",
         "everything under s3://walkthrough-data/work/ (offline store files, query results)",
         "bucket walkthrough-data if nothing else is left in it (the walkthrough created it)",
-        "EventBridge notifications of bucket walkthrough-data (the walkthrough turned them on)",
+        "EventBridge notifications of bucket walkthrough-data (an earlier 00-setup turned them on)",
     ]
     for answer in (False, "yes", 1, None):
         with pytest.raises(fsi.CleanupNotConfirmed, match="Nothing was deleted.*CONFIRM_DELETE = True"):
@@ -846,20 +1206,42 @@ def test_a_failed_object_deletion_names_the_object() -> None:
         fsi.cleanup._delete_batch(s3, "b", [{"Key": "k", "VersionId": "v"}])
 
 
-def test_walkthrough_files_and_data_bucket_are_restored(aws) -> None:
+def test_a_state_saved_by_an_earlier_setup_gets_its_notifications_turned_off(aws, tmp_path: Path) -> None:
+    """Earlier versions of 00-setup turned the bucket's EventBridge notifications on themselves and said so in
+    the state file; the clean-up of such a walkthrough still turns them off (and deletes the bucket it created)."""
     s3 = client("s3")
     fsi.prepare_data_bucket(aws, "walkthrough-data", "S3EventBridge")
+    s3.put_bucket_notification_configuration(Bucket="walkthrough-data",
+                                             NotificationConfiguration={"EventBridgeConfiguration": {}})
     s3.put_bucket_versioning(Bucket="walkthrough-data", VersioningConfiguration={"Status": "Enabled"})
     for key in ("incoming/a.csv", "incoming/a.csv", "incoming/a.csv.bak", "work/athena-results/q.csv"):
         s3.put_object(Bucket="walkthrough-data", Key=key, Body=b"x")
-    state = make_state(uploads=["s3://walkthrough-data/incoming/a.csv"],
-                       created={"data_bucket": True, "eventbridge_notifications": True})
+    saved = tmp_path / "walkthrough-state.json"  # as an earlier 00-setup wrote it
+    saved.write_text(json.dumps({
+        "account": ACCOUNT, "created": {"data_bucket": True, "eventbridge_notifications": True},
+        "data_bucket": "walkthrough-data", "data_prefix": "incoming/", "data_suffix": "",
+        "feature_group_name": "abalone-walkthrough", "local_csv": "", "offline_store_uri": "s3://walkthrough-data/w/o",
+        "project": {}, "region": REGION, "trigger_mode": "S3EventBridge",
+        "uploads": ["s3://walkthrough-data/incoming/a.csv"], "work_prefix": "work/",
+    }))
+    state = fsi.State.load(saved)
     assert fsi.delete_walkthrough_files(aws, state) == 3
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="walkthrough-data")["Contents"]] == ["incoming/a.csv.bak"]
     assert fsi.restore_data_bucket(aws, state) == {"eventbridge_notifications": True, "data_bucket": False}
+    assert not eventbridge_on("walkthrough-data")
     fsi.cleanup.delete_urls(s3, ["s3://walkthrough-data/incoming/a.csv.bak"])
     assert fsi.restore_data_bucket(aws, state)["data_bucket"] is True
     assert s3.list_buckets()["Buckets"] == []
+
+
+def test_the_clean_up_leaves_notifications_the_project_stack_manages_alone() -> None:
+    """Today's 00-setup turns nothing on: the project's stack restores the bucket's configuration on delete, and
+    the clean-up must not take EventBridge notifications away from other users of the bucket."""
+    aws = fsi.Aws(region=REGION)
+    state = make_state(trigger_mode="S3EventBridge", created={"data_bucket": False})
+    with Stubber(aws.s3):  # no answers: any S3 call would fail
+        assert fsi.restore_data_bucket(aws, state) == {"eventbridge_notifications": False, "data_bucket": False}
+    assert not any("EventBridge" in line for line in fsi.cleanup_plan(state))
 
 
 def test_pipeline_and_log_groups_are_deleted_once(aws) -> None:

@@ -39,6 +39,7 @@ PUBLISHED = {
     f"{PREFIX}/{name}"
     for name in (
         "lambda-start-ingestion-pipeline.zip",
+        "lambda-data-bucket-events.zip",
         "seed-code-s3-fs-ingestion.zip",
         "project-s3-fs-ingestion.yaml",
         "sm-policies.yaml",
@@ -170,7 +171,7 @@ def test_network_failure_is_one_line_naming_the_object(aws, capsys) -> None:
     code, _, err = run_release(capsys, *args(aws))
     assert code == 1
     line = one_error_line(err)
-    assert "lambda-start-ingestion-pipeline.zip" in line and "Could not connect" in line
+    assert "lambda-data-bucket-events.zip" in line and "Could not connect" in line  # the first upload
     assert keys(aws.s3) == set()
 
 
@@ -248,7 +249,7 @@ def test_bucket_that_cannot_be_written_leaves_nothing(aws, capsys) -> None:
     code, _, err = run_release(capsys, *args(aws))
     assert code == 1
     line = one_error_line(err)
-    assert "AccessDenied" in line and "lambda-start-ingestion-pipeline.zip" in line
+    assert "AccessDenied" in line and "lambda-data-bucket-events.zip" in line  # the first upload
     assert keys(aws.s3) == set()
 
 

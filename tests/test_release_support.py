@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from generators.cli import main
-from generators.settings import SEED_CODE_DIR
+from generators.settings import SEED_CODE_DIR, Settings
 
 REGION = "eu-west-1"
 BUCKET = "release-artifacts"
@@ -28,9 +28,10 @@ def make_repo_root(root: Path) -> Path:
     (seed / "pipelines").mkdir(parents=True)
     (seed / "pipelines" / "pipeline.py").write_text("PIPELINE = 'ingest'\n", encoding="utf-8")
     (seed / "buildspec.yml").write_text("version: 0.2\n", encoding="utf-8")
-    function = root / "lambda_functions" / "start_ingestion_pipeline"
-    function.mkdir(parents=True)
-    (function / "app.py").write_text("def handler(event, context):\n    return None\n", encoding="utf-8")
+    for name in Settings().lambda_zips:
+        function = root / "lambda_functions" / name
+        function.mkdir(parents=True)
+        (function / "app.py").write_text("def handler(event, context):\n    return None\n", encoding="utf-8")
     return root
 
 

@@ -80,6 +80,16 @@ def test_every_checkov_skip_in_the_templates_has_a_reason(templates) -> None:
             assert reasons.get(skip["id"]) == comment, f"{where}: skip and SuppressionReasons disagree"
 
 
+def test_a_guard_suppression_needs_a_rule_name_and_is_written_with_its_reason() -> None:
+    reason = "A reason that is long enough to explain why the finding is acceptable here."
+    with pytest.raises(ValueError, match="cfn-guard rule name"):
+        Suppression(reason=reason, guard=("CT.S3.PR.1",))
+    queue = Queue("Q")
+    suppress(queue, Suppression(reason=reason, guard=("SQS_DLQ_CHECK",)))
+    assert queue.Metadata["guard"] == {"SuppressedRules": ["SQS_DLQ_CHECK"]}
+    assert queue.Metadata["SuppressionReasons"] == {"SQS_DLQ_CHECK": reason}
+
+
 def test_every_cfn_lint_ignore_in_the_templates_has_a_reason(templates) -> None:
     for name, logical_id, metadata in _suppressions(templates):
         reasons = metadata.get("SuppressionReasons", {})
@@ -91,7 +101,8 @@ def test_every_reason_belongs_to_a_suppression(templates) -> None:
     for name, logical_id, metadata in _suppressions(templates):
         skipped = {s["id"] for s in metadata.get("checkov", {}).get("skip", [])}
         ignored = set(metadata.get("cfn-lint", {}).get("config", {}).get("ignore_checks", []))
-        assert set(metadata.get("SuppressionReasons", {})) == skipped | ignored, f"{name} {logical_id}"
+        guarded = set(metadata.get("guard", {}).get("SuppressedRules", []))
+        assert set(metadata.get("SuppressionReasons", {})) == skipped | ignored | guarded, f"{name} {logical_id}"
 
 
 def test_readme_lists_every_suppression_with_its_reason(templates) -> None:

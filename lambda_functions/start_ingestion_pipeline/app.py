@@ -14,13 +14,23 @@ Configuration, read on every invocation from the environment:
 * ``PIPELINE_NAME`` -- name (or ARN) of the SageMaker pipeline to start;
 * ``DATA_BUCKET`` -- the watched bucket;
 * ``DATA_PREFIX`` -- the watched key prefix, ending with "/" ("incoming-old/x" is not in "incoming/");
-* ``DATA_SUFFIX`` -- optional file-name suffix such as ".csv"; empty or unset: every file.
+* ``DATA_SUFFIX`` -- optional file-name suffix such as ".csv"; empty or unset: every file;
+* ``MANIFEST_BUCKET`` -- the project's artifact bucket, where the function writes a one-object manifest
+  for an upload the pipeline cannot take as ``InputDataUrl`` (see below); optional: without it such
+  uploads are refused (dead-letter queue);
+* ``MANIFEST_PREFIX`` -- key prefix of those manifests (default ``input-manifests/``).
 
 Each invocation writes exactly one log line and returns a small summary:
 
 * ``started`` -- one pipeline execution with ``InputDataUrl=s3://bucket/key``. The
   ``ClientRequestToken`` is derived from the upload (bucket, key and the S3 version-id/sequencer/etag
-  or the CloudTrail event id), so a redelivered event cannot start a second execution;
+  or the CloudTrail event id), so a redelivered event cannot start a second execution. Every valid S3
+  key is accepted: when ``s3://bucket/key`` is longer than a pipeline parameter value may be (1,024
+  characters) or the key's file name is longer than a file name on the processing instance may be
+  (255 bytes), the function writes a manifest (SageMaker's ManifestFile format, naming exactly that
+  object) to ``s3://MANIFEST_BUCKET/MANIFEST_PREFIX<token>.manifest`` and starts the execution with
+  ``InputManifestUrl`` instead. Its key and bytes derive from the upload only, so a redelivery rewrites
+  the same manifest and reuses the same token;
 * ``duplicate`` -- SageMaker reported the token as already used: the execution exists, nothing to do;
 * ``ignored`` -- an event the function must not act on (other bucket, outside the prefix, wrong
   suffix, folder marker, empty object, failed or non-upload operation), logged at INFO with the reason;
@@ -55,13 +65,18 @@ CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 OBJECT_CREATED_DETAIL_TYPE = "Object Created"
 UPLOAD_OPERATIONS = frozenset({"PutObject", "CompleteMultipartUpload", "CopyObject"})
 INPUT_PARAMETER = "InputDataUrl"
+MANIFEST_PARAMETER = "InputManifestUrl"
 REQUIRED_SETTINGS = ("PIPELINE_NAME", "DATA_BUCKET", "DATA_PREFIX")
+DEFAULT_MANIFEST_PREFIX = "input-manifests/"
 
 # Limits of sagemaker:StartPipelineExecution (botocore's service model; tests check them against it).
 DISPLAY_NAME_MAX = 82
 PARAMETER_VALUE_MAX = 1024
 DESCRIPTION_MAX = 3072
 DISPLAY_HASH_CHARS = 12
+# NAME_MAX of the Linux file systems the processing instance downloads the object to: a longer last key
+# component cannot become a local file, so such an upload goes through a manifest as well.
+FILE_NAME_MAX_BYTES = 255
 
 # Standard retry mode, 3 attempts in all: worst case 3 x (3 s connect + 5 s read) plus back-off
 # stays within the function's 30 s timeout. What is still failing after that is raised.
@@ -83,7 +98,9 @@ CONFIGURATION_ERRORS = {
     ),
     "ValidationException": (
         "SageMaker rejected the request: check that PIPELINE_NAME ({pipeline}) is the project's "
-        "pipeline and that it defines the parameter " + INPUT_PARAMETER
+        "pipeline and that it defines the parameters " + INPUT_PARAMETER + " and " + MANIFEST_PARAMETER
+        + " (a pipeline deployed by older seed code lacks the latter: push the current seed code to the "
+        "project's repository to redeploy it)"
     ),
 }
 CONFIGURATION_ERRORS["AccessDenied"] = CONFIGURATION_ERRORS["AccessDeniedException"]
@@ -95,6 +112,7 @@ _NOT_ALPHANUMERIC = re.compile(r"[^A-Za-z0-9]+")
 _MISSING = object()
 
 _client: Any = None
+_s3: Any = None
 
 
 def _sagemaker_client() -> Any:
@@ -107,6 +125,14 @@ def _sagemaker_client() -> Any:
     if _client is None:
         _client = boto3.client("sagemaker", config=CLIENT_CONFIG)
     return _client
+
+
+def _s3_client() -> Any:
+    """One S3 client per container, created the first time a manifest is written."""
+    global _s3
+    if _s3 is None:
+        _s3 = boto3.client("s3", config=CLIENT_CONFIG)
+    return _s3
 
 
 class ConfigurationError(RuntimeError):
@@ -123,6 +149,8 @@ class Settings:
     bucket: str
     prefix: str
     suffix: str = ""
+    manifest_bucket: str = ""
+    manifest_prefix: str = DEFAULT_MANIFEST_PREFIX
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -139,6 +167,8 @@ class Settings:
             bucket=env["DATA_BUCKET"].strip(),
             prefix=env["DATA_PREFIX"],
             suffix=env.get("DATA_SUFFIX", ""),
+            manifest_bucket=env.get("MANIFEST_BUCKET", "").strip(),
+            manifest_prefix=env.get("MANIFEST_PREFIX", "").strip() or DEFAULT_MANIFEST_PREFIX,
         )
 
 
@@ -156,6 +186,12 @@ class Upload:
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def needs_manifest(self) -> bool:
+        """True when the pipeline cannot take the object as ``InputDataUrl`` (see the module docstring)."""
+        file_name = self.key.rsplit("/", 1)[-1]
+        return len(self.url) > PARAMETER_VALUE_MAX or len(file_name.encode("utf-8")) > FILE_NAME_MAX_BYTES
 
 
 class Skip(Exception):
@@ -321,22 +357,58 @@ def description(upload: Upload) -> str:
     return printable[:DESCRIPTION_MAX]
 
 
-def start_request(settings: Settings, upload: Upload) -> dict[str, Any]:
-    """The StartPipelineExecution arguments: a function of the upload and settings only, so a
-    redelivered event sends byte-identical requests with the same token."""
-    if len(upload.url) > PARAMETER_VALUE_MAX:
+@dataclass(frozen=True)
+class Manifest:
+    """A one-object manifest in SageMaker's ManifestFile format, and where it is written."""
+
+    bucket: str
+    key: str
+    body: bytes
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def manifest_for(settings: Settings, upload: Upload, token: str) -> Manifest:
+    """``[{"prefix": "s3://bucket/"}, "<key>"]`` at ``MANIFEST_PREFIX<token>.manifest``: the same bytes and
+    key for every delivery of one upload."""
+    if not settings.manifest_bucket:
         raise UnprocessableUpload(
-            f"{upload.url[:100]}... is {len(upload.url)} characters long; SageMaker pipeline parameters "
-            f"take at most {PARAMETER_VALUE_MAX}: rename the object with a shorter key"
+            f"{upload.url[:100]}... {_why_manifest(upload)}, so the pipeline can only read it through a manifest, "
+            "and MANIFEST_BUCKET is not set: update the project stack, then redrive the dead-letter queue"
         )
+    body = json.dumps([{"prefix": f"s3://{upload.bucket}/"}, upload.key], ensure_ascii=False).encode("utf-8")
+    return Manifest(settings.manifest_bucket, f"{settings.manifest_prefix}{token}.manifest", body)
+
+
+def _why_manifest(upload: Upload) -> str:
+    if len(upload.url) > PARAMETER_VALUE_MAX:
+        return f"is {len(upload.url)} characters long (a pipeline parameter value takes at most {PARAMETER_VALUE_MAX})"
+    return f"has a file name over {FILE_NAME_MAX_BYTES} bytes (the longest a processing instance can store)"
+
+
+def start_request(settings: Settings, upload: Upload, manifest: Manifest | None = None) -> dict[str, Any]:
+    """The StartPipelineExecution arguments: a function of the upload and settings only, so a
+    redelivered event sends byte-identical requests with the same token. With a manifest, the
+    execution reads the object through it (``InputManifestUrl``) instead of ``InputDataUrl``."""
+    if upload.needs_manifest and manifest is None:
+        raise UnprocessableUpload(f"{upload.url[:100]}... can only reach the pipeline through a manifest")
     token = client_request_token(settings, upload)
+    parameter = {"Name": MANIFEST_PARAMETER, "Value": manifest.url} if manifest else {
+        "Name": INPUT_PARAMETER, "Value": upload.url}
     return {
         "PipelineName": settings.pipeline_name,
         "PipelineExecutionDisplayName": display_name(upload.key, token),
         "PipelineExecutionDescription": description(upload),
-        "PipelineParameters": [{"Name": INPUT_PARAMETER, "Value": upload.url}],
+        "PipelineParameters": [parameter],
         "ClientRequestToken": token,
     }
+
+
+def write_manifest(s3: Any, manifest: Manifest) -> None:
+    """Write the manifest (idempotent: a redelivery writes the same bytes under the same key)."""
+    s3.put_object(Bucket=manifest.bucket, Key=manifest.key, Body=manifest.body, ContentType="application/json")
 
 
 def _is_token_reuse(error: ClientError) -> bool:
@@ -369,19 +441,26 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     return start_execution(client, settings, upload, _event_id(event))
 
 
-def start_execution(client: Any, settings: Settings, upload: Upload, event_id: str | None = None) -> dict:
+def start_execution(client: Any, settings: Settings, upload: Upload, event_id: str | None = None,
+                    s3: Any = None) -> dict:
     fields: dict[str, Any] = {"bucket": upload.bucket, "key": upload.key, "event_id": event_id,
                               "pipeline": settings.pipeline_name}
-    try:
-        request = start_request(settings, upload)
-    except UnprocessableUpload as error:
-        logger.error("Cannot start the pipeline: %s", error, extra={**fields, "outcome": "unprocessable"})
-        raise
-    fields.update(client_request_token=request["ClientRequestToken"],
-                  display_name=request["PipelineExecutionDisplayName"], input_data_url=upload.url)
+    token = client_request_token(settings, upload)
+    manifest = None
+    if upload.needs_manifest:
+        try:
+            manifest = manifest_for(settings, upload, token)
+        except UnprocessableUpload as error:
+            logger.error("Cannot start the pipeline: %s", error, extra={**fields, "outcome": "unprocessable"})
+            raise
+        _write_manifest_or_raise(s3 if s3 is not None else _s3_client(), manifest, fields)
+    request = start_request(settings, upload, manifest)
+    fields.update(client_request_token=token, display_name=request["PipelineExecutionDisplayName"],
+                  input_data_url=upload.url)
     summary = {"pipeline": settings.pipeline_name, "inputDataUrl": upload.url,
-               "displayName": request["PipelineExecutionDisplayName"],
-               "clientRequestToken": request["ClientRequestToken"]}
+               "displayName": request["PipelineExecutionDisplayName"], "clientRequestToken": token}
+    if manifest is not None:
+        fields["input_manifest_url"] = summary["inputManifestUrl"] = manifest.url
     try:
         response = client.start_pipeline_execution(**request)
     except ClientError as error:
@@ -401,6 +480,19 @@ def start_execution(client: Any, settings: Settings, upload: Upload, event_id: s
     logger.info("Started pipeline execution %s for %s", arn, upload.url,
                 extra={**fields, "outcome": "started", "execution_arn": arn})
     return {"status": "started", "executionArn": arn, **summary}
+
+
+def _write_manifest_or_raise(s3: Any, manifest: Manifest, fields: dict[str, Any]) -> None:
+    try:
+        write_manifest(s3, manifest)
+    except (ClientError, BotoCoreError) as error:
+        code = error.response.get("Error", {}).get("Code", "Unknown") if isinstance(error, ClientError) else (
+            type(error).__name__)
+        logger.error("Could not write the input manifest %s (%s): %s; the event will be retried and then sent "
+                     "to the dead-letter queue", manifest.url, code, error,
+                     extra={**fields, "outcome": "failed", "error_code": code, "input_manifest_url": manifest.url,
+                            "retryable": code not in ("AccessDenied", "NoSuchBucket")})
+        raise
 
 
 def _log_failure(error: ClientError, settings: Settings, fields: dict[str, Any]) -> None:

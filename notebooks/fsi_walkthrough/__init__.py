@@ -9,12 +9,15 @@ The names exported here are the notebooks' steps; the modules hold the building 
 
 from .aws import Aws, WalkthroughError, connect
 from .cleanup import CleanupNotConfirmed, cleanup_plan, delete_offline_store, require_confirmation
+from .connection import check_connection
 from .dataset import ABALONE_PAGE, ABALONE_URL, download_abalone, load_abalone, write_csv
 from .feature_group import apply_definition, describe_if_exists, load_definition
-from .project import PRODUCT_NAME, project_resources, wait_for_project
-from .resources import check_trigger_mode, default_bucket_name, execution_role, watched_prefix
+from .project import PRODUCT_NAME, check_flow_url, check_project_name, project_resources, wait_for_project
+from .resources import check_bucket_region, check_trigger_mode, default_bucket_name, execution_role, watched_prefix
 from .steps import SKIPPED, State, Steps, show_progress
 from .walkthrough import (
+    check_before_create,
+    check_eventbridge_notifications,
     create_project,
     delete_feature_group,
     delete_project,
@@ -46,6 +49,12 @@ __all__ = [
     "Steps",
     "WalkthroughError",
     "apply_definition",
+    "check_before_create",
+    "check_bucket_region",
+    "check_connection",
+    "check_eventbridge_notifications",
+    "check_flow_url",
+    "check_project_name",
     "check_trigger_mode",
     "cleanup_plan",
     "connect",

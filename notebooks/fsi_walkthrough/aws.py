@@ -48,13 +48,16 @@ class Aws:
     def __post_init__(self) -> None:
         self.session = boto3.session.Session(region_name=self.region)
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            kwargs: dict[str, Any] = {"config": CLIENT_CONFIG}
+    def client(self, service: str, region: str = "") -> Any:
+        """The client of ``service`` in the session's region (or in ``region``, e.g. a resource's home region)."""
+        region = region or self.region
+        key = service if region == self.region else f"{service}@{region}"
+        if key not in self._clients:
+            kwargs: dict[str, Any] = {"config": CLIENT_CONFIG, "region_name": region}
             if self.endpoint_url:
                 kwargs["endpoint_url"] = self.endpoint_url
-            self._clients[service] = self.session.client(service, **kwargs)
-        return self._clients[service]
+            self._clients[key] = self.session.client(service, **kwargs)
+        return self._clients[key]
 
     @property
     def s3(self) -> Any:

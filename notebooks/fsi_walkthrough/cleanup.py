@@ -47,7 +47,7 @@ def cleanup_plan(state: State) -> list[str]:
     if state.created.get("data_bucket"):
         plan.append(f"bucket {state.data_bucket} if nothing else is left in it (the walkthrough created it)")
     if state.created.get("eventbridge_notifications"):
-        plan.append(f"EventBridge notifications of bucket {state.data_bucket} (the walkthrough turned them on)")
+        plan.append(f"EventBridge notifications of bucket {state.data_bucket} (an earlier 00-setup turned them on)")
     return plan
 
 

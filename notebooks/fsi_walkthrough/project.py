@@ -25,20 +25,41 @@ LOG = logging.getLogger("fsi_walkthrough")
 PRODUCT_NAME = "S3 to Feature Store ingestion"
 TEMPLATE_NAME = "s3-fs-ingestion"  # CfnTemplateProvider.TemplateName: 1-32 letters, digits, hyphens
 TEMPLATE_SOURCES = ("ServiceCatalog", "S3Template")
-PROJECT_NAME_PATTERN = re.compile(r"^[a-zA-Z](-*[a-zA-Z0-9])*$")
+# SageMaker's own rule for project names (API model shape ProjectEntityName): 1-32 characters.
+PROJECT_NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,31}")
 PROJECT_NAME_MAX = 32
+# The AWS-managed policy of the project's CodeBuild role
+# (AmazonSageMakerServiceCatalogProductsCodeBuildServiceRolePolicy) lets it read objects only in buckets named
+# like this: the Data Wrangler flow file the build reads must be in one of them.
+FLOW_BUCKET_PREFIXES = ("sagemaker-", "aws-glue-")
 DONE = {"CreateCompleted", "UpdateCompleted"}
 FAILED = {"CreateFailed", "UpdateFailed", "DeleteFailed"}
 PIPELINE_OUTPUT = "SageMakerPipelineName"
 
 
 def check_project_name(name: str) -> str:
-    if len(name) > PROJECT_NAME_MAX or not PROJECT_NAME_PATTERN.match(name):
+    """``name`` if SageMaker accepts it as a project name (``ProjectEntityName``: 1-32 characters)."""
+    if len(name) > PROJECT_NAME_MAX or not PROJECT_NAME_PATTERN.fullmatch(name):
         raise WalkthroughError(
             f"PROJECT_NAME {name!r} is not a valid SageMaker project name: 1-32 letters, digits and hyphens, "
-            "starting with a letter"
+            "starting and ending with a letter or digit"
         )
     return name
+
+
+def check_flow_url(url: str, suggested_bucket: str = "") -> str:
+    """``url`` if the project's build can read the Data Wrangler flow there (``sagemaker-*``/``aws-glue-*``)."""
+    match = re.fullmatch(r"s3://([^/]+)/(.+)", url)
+    if not match:
+        raise WalkthroughError(f"DataWranglerFlowUrl must be an s3://bucket/key URL of a .flow file, not {url!r}")
+    bucket, key = match.groups()
+    if not bucket.startswith(FLOW_BUCKET_PREFIXES):
+        target = f"s3://{suggested_bucket}/{key}" if suggested_bucket else "a bucket named sagemaker-..."
+        raise WalkthroughError(
+            f"the project's CodeBuild role can read only buckets named sagemaker-* or aws-glue-*, not {bucket}: "
+            f"copy the flow to {target} and use that DataWranglerFlowUrl"
+        )
+    return url
 
 
 def project_parameters(values: Mapping[str, str]) -> list[dict[str, str]]:

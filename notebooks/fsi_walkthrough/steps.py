@@ -78,11 +78,13 @@ class State:
     data_prefix: str
     feature_group_name: str
     offline_store_uri: str
-    trigger_mode: str = "CloudTrail"
+    trigger_mode: str = "S3EventBridge"
     data_suffix: str = ""
     work_prefix: str = ""
     local_csv: str = ""
-    created: dict[str, bool] = field(default_factory=dict)  # what the walkthrough created (not reused)
+    # What the walkthrough created (not reused): "data_bucket"; states of earlier versions may also hold
+    # "eventbridge_notifications" (00-setup turned them on itself then; today the project's stack does).
+    created: dict[str, bool] = field(default_factory=dict)
     project: dict[str, Any] = field(default_factory=dict)
     uploads: list[str] = field(default_factory=list)  # s3:// URLs of files the walkthrough uploaded
 

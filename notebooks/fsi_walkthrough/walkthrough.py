@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import cleanup, dataset, features, ingestion, project, resources
+from . import cleanup, connection, dataset, features, ingestion, project, resources
 from . import feature_group as fg
 from .aws import Aws, WalkthroughError
 from .steps import State
@@ -25,11 +25,13 @@ LOG = logging.getLogger("fsi_walkthrough")
 
 
 def prepare_data_bucket(aws: Aws, bucket: str, trigger_mode: str) -> dict[str, bool]:
-    """Create the bucket if needed; in S3EventBridge mode turn its EventBridge notifications on."""
-    created = {"data_bucket": resources.ensure_bucket(aws, bucket)}
-    if resources.check_trigger_mode(trigger_mode) == "S3EventBridge":
-        created["eventbridge_notifications"] = resources.enable_eventbridge(aws, bucket)
-    return created
+    """Create the bucket if needed; an existing bucket must be in the session's region.
+
+    Nothing else changes on the bucket: in S3EventBridge mode the project's stack turns the bucket's
+    EventBridge notifications on (and restores the configuration when it is deleted).
+    """
+    resources.check_trigger_mode(trigger_mode)
+    return {"data_bucket": resources.ensure_bucket(aws, bucket)}
 
 
 # --- 01-feature-store-ingest-pipeline -------------------------------------------------------------
@@ -58,6 +60,31 @@ def template_parameters(
     return project.project_parameters(values)
 
 
+def check_before_create(aws: Aws, name: str, parameters: list[dict[str, str]]) -> dict[str, str]:
+    """What AWS would refuse or silently ignore later, checked before CreateProject.
+
+    The project name (SageMaker's pattern); the data bucket's region (S3 sends upload events only in the
+    bucket's region); with ``SourceProvider = CodeConnection`` the connection (exists, AVAILABLE, tagged
+    sagemaker=true); with ``TransformMode = DataWranglerFlow`` (the notebooks do not offer it; ``extra`` of
+    :func:`template_parameters` can set it) the flow's bucket (the CodeBuild role reads sagemaker-*/aws-glue-*).
+    """
+    values = {p["Key"]: str(p["Value"]) for p in parameters}
+    checked = {"ProjectName": project.check_project_name(name)}
+    bucket = values.get("DataBucketName", "")
+    if not bucket:
+        raise WalkthroughError("the project's parameters name no DataBucketName: run 00-setup.ipynb first")
+    checked["DataBucketRegion"] = resources.check_bucket_region(aws, bucket)
+    if values.get("SourceProvider") == "CodeConnection":
+        arn, _ = connection.connection_parameters(parameters)
+        checked["ConnectionStatus"] = connection.check_connection(aws, arn)["ConnectionStatus"] or "not checked"
+    if values.get("TransformMode") == "DataWranglerFlow":
+        flow_url = values.get("DataWranglerFlowUrl", "")
+        if not flow_url:
+            raise WalkthroughError("TransformMode DataWranglerFlow needs DataWranglerFlowUrl (the flow's s3:// URL)")
+        checked["DataWranglerFlowUrl"] = project.check_flow_url(flow_url, resources.default_bucket_name(aws))
+    return checked
+
+
 def create_project(
     aws: Aws,
     name: str,
@@ -69,15 +96,50 @@ def create_project(
     template_url: str = "",
     description: str = "Ingest files uploaded to S3 into a SageMaker feature group",
 ) -> dict[str, str]:
-    """Create the project from the published template, through Service Catalog or the S3 template."""
-    if source == "ServiceCatalog":
+    """Create the project from the published template, through Service Catalog or the S3 template.
+
+    :func:`check_before_create` runs first: a project that AWS would create but that could never work is
+    refused here, with what to do.
+    """
+    if source not in project.TEMPLATE_SOURCES:
+        raise WalkthroughError(f"TEMPLATE_SOURCE must be one of {', '.join(project.TEMPLATE_SOURCES)}, not {source!r}")
+    if source == "S3Template":
+        request = project.s3_template_request(name, description, template_url, parameters)
+        check_before_create(aws, name, parameters)
+    else:
+        check_before_create(aws, name, parameters)
         product = project.find_product_version(aws.client("servicecatalog"), product_name, version)
         request = project.service_catalog_request(name, description, product, parameters)
-    elif source == "S3Template":
-        request = project.s3_template_request(name, description, template_url, parameters)
-    else:
-        raise WalkthroughError(f"TEMPLATE_SOURCE must be one of {', '.join(project.TEMPLATE_SOURCES)}, not {source!r}")
     return project.create_project(aws.sagemaker, request)
+
+
+def check_eventbridge_notifications(aws: Aws, state: State) -> bool:
+    """In S3EventBridge mode, check that the data bucket sends its events to EventBridge.
+
+    The project's stack turns that on; without it S3 emits no "Object Created" events and uploads start
+    nothing, with no error anywhere. True when it is on; False in CloudTrail mode (nothing to check) or when
+    the caller may not read the configuration (a warning then says what to verify).
+    """
+    if state.trigger_mode != "S3EventBridge":
+        LOG.info("trigger mode %s: the project's trail records the uploads", state.trigger_mode)
+        return False
+    enabled = resources.eventbridge_enabled(aws, state.data_bucket)
+    if enabled is None:
+        LOG.warning("cannot read the notification configuration of bucket %s (AccessDenied): make sure it sends "
+                    "its events to EventBridge (S3 console: bucket > Properties > Amazon EventBridge)",
+                    state.data_bucket)
+        return False
+    if not enabled:
+        stack = state.project.get("StackName", "the project's stack")
+        raise WalkthroughError(
+            f"bucket {state.data_bucket} does not send its events to EventBridge, so uploads start nothing: the "
+            f"project's stack should have turned this on (see the events of {stack}); turn it on in the S3 console "
+            "(bucket > Properties > Amazon EventBridge > Send notifications to Amazon EventBridge: On)"
+        )
+    # S3 User Guide, "Amazon S3 Event Notifications": a changed configuration takes effect in about five minutes.
+    LOG.info("bucket %s sends its events to EventBridge (about five minutes after they were turned on)",
+             state.data_bucket)
+    return True
 
 
 def wait_for_deployment(aws: Aws, state: State, *, timeout: float = 1200, poll: float = 20) -> dict[str, Any]:
@@ -178,7 +240,12 @@ def delete_walkthrough_files(aws: Aws, state: State) -> int:
 
 
 def restore_data_bucket(aws: Aws, state: State) -> dict[str, bool]:
-    """Undo what 00-setup changed on the data bucket: notifications turned on, the bucket if it created it."""
+    """Undo what 00-setup changed on the data bucket: the bucket if it created it (and it is empty now).
+
+    Earlier versions of 00-setup also turned the bucket's EventBridge notifications on themselves; a state
+    they saved says so (``created["eventbridge_notifications"]``), and they are turned off again here.
+    Today the project's stack turns them on and restores the bucket's configuration when it is deleted.
+    """
     done = {"eventbridge_notifications": False, "data_bucket": False}
     if state.created.get("eventbridge_notifications"):
         resources.disable_eventbridge(aws, state.data_bucket)

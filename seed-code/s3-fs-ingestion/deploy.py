@@ -11,6 +11,15 @@
 All settings come from the environment variables the CodeBuild project sets (see ``ENVIRONMENT``).
 Any failure ends the build with one line on standard error: exit status 2 for a missing or invalid
 setting, 1 for a failed AWS step.
+
+``DataWranglerFlow`` mode is refused before anything is changed when it cannot work:
+
+* the flow must be in a bucket named ``sagemaker-*`` or ``aws-glue-*``: the project's CodeBuild role,
+  ``AmazonSageMakerServiceCatalogProductsCodeBuildRole``, reads S3 through the AWS-managed policy
+  ``AmazonSageMakerServiceCatalogProductsCodeBuildServiceRolePolicy``, which allows ``s3:GetObject`` on
+  ``arn:aws:s3:::sagemaker-*`` and ``arn:aws:s3:::aws-glue-*`` only;
+* the build's Region must have a Data Wrangler image: the pinned SDK's ``image_uri_config/data-wrangler.json``
+  lists the Regions (Data Wrangler is not offered in every Region).
 """
 
 from __future__ import annotations
@@ -45,17 +54,22 @@ ENVIRONMENT = {
     "SAGEMAKER_PROJECT_ID": "the SageMaker project's id (tag sagemaker:project-id)",
     "SAGEMAKER_PIPELINE_NAME": "the pipeline to create or update",
     "SAGEMAKER_PIPELINE_ROLE_ARN": "the pipeline's execution role, also the offline store's role",
-    "ARTIFACT_BUCKET": "the project's artifact bucket (pipeline code, failed rows)",
+    "ARTIFACT_BUCKET": "the project's artifact bucket (pipeline code, failed rows, input manifests)",
     "OFFLINE_STORE_S3_URI": "where the offline store writes, s3://...",
     "FEATURE_GROUP_NAME": "the feature group to create or extend",
     "TRANSFORM_MODE": f"{SCRIPT} or {DATA_WRANGLER_FLOW}",
-    "DATA_WRANGLER_FLOW_URL": f"the .flow file, s3://... ({DATA_WRANGLER_FLOW} mode; empty otherwise)",
+    "DATA_WRANGLER_FLOW_URL": f"the .flow file, s3://sagemaker-.../... or s3://aws-glue-.../... ({DATA_WRANGLER_FLOW} "
+                              "mode; empty otherwise)",
     "DATA_WRANGLER_OUTPUT_NAME": f"the flow's output, '<node id>.<output>' ({DATA_WRANGLER_FLOW} mode)",
     "PROCESSING_INSTANCE_TYPE": "default processing instance type, e.g. ml.m5.xlarge",
     "PROCESSING_INSTANCE_COUNT": "default processing instance count",
     "AWS_REGION": "the region (CodeBuild sets it)",
 }
 FLOW_ONLY = ("DATA_WRANGLER_FLOW_URL", "DATA_WRANGLER_OUTPUT_NAME")
+# The buckets the CodeBuild role may read (AWS-managed policy
+# AmazonSageMakerServiceCatalogProductsCodeBuildServiceRolePolicy: s3:GetObject on these ARNs only).
+CODEBUILD_READABLE_BUCKETS = ("sagemaker-", "aws-glue-")
+CODEBUILD_POLICY = "AmazonSageMakerServiceCatalogProductsCodeBuildServiceRolePolicy"
 
 
 class ConfigError(Exception):
@@ -102,6 +116,12 @@ class BuildEnvironment:
             parsed = urlparse(environ[name].strip())
             if parsed.scheme != "s3" or not parsed.netloc:
                 problems.append(f"{name} is {environ[name]!r}, expected s3://bucket/key")
+            elif name == "DATA_WRANGLER_FLOW_URL" and not parsed.netloc.startswith(CODEBUILD_READABLE_BUCKETS):
+                problems.append(
+                    f"DATA_WRANGLER_FLOW_URL is in bucket {parsed.netloc!r}, which the project's CodeBuild role "
+                    f"cannot read ({CODEBUILD_POLICY} allows s3:GetObject on buckets named sagemaker-* or "
+                    "aws-glue-* only): copy the .flow file to such a bucket, e.g. the SageMaker default bucket "
+                    "sagemaker-<region>-<account>")
         if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:role/", environ["SAGEMAKER_PIPELINE_ROLE_ARN"]):
             problems.append("SAGEMAKER_PIPELINE_ROLE_ARN is not an IAM role ARN")
         if problems:
@@ -153,8 +173,22 @@ def read_flow(s3, url: str) -> dict:
         raise DeployError(f"the Data Wrangler flow {url} is not JSON: {error}") from error
 
 
+def check_data_wrangler_region(region: str) -> None:
+    """DataWranglerFlow mode needs a Data Wrangler image in ``region``: ask the pinned SDK's image config."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", region)  # the SDK needs a region when imported
+    from pipelines.pipeline import data_wrangler_regions
+
+    regions = data_wrangler_regions()
+    if region not in regions:
+        raise ConfigError(f"TRANSFORM_MODE is {DATA_WRANGLER_FLOW} but the build's Region {region} has no Data "
+                          "Wrangler image (the pinned SageMaker SDK's image_uri_config/data-wrangler.json lists "
+                          f"{', '.join(regions)}): use {SCRIPT} mode or create the project in one of those Regions")
+
+
 def deploy(env: BuildEnvironment, boto_session: boto3.session.Session | None = None) -> str:
     """Apply the feature group definition and upsert the pipeline; return the pipeline's ARN."""
+    if env.transform_mode == DATA_WRANGLER_FLOW:
+        check_data_wrangler_region(env.region)  # before anything is changed
     session = boto_session or boto3.session.Session(region_name=env.region)
     definition = load_definition(FEATURE_GROUP_FILE)
     try:

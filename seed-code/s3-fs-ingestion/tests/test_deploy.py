@@ -9,12 +9,14 @@ from collections.abc import Iterator
 import boto3
 import moto_feature_groups
 import pytest
+from botocore.exceptions import ClientError
 from conftest import DATA_DIR, REGION
 from moto import mock_aws
 
 import deploy
 
 BUCKET = "demo-p-abc123-artifacts"
+FLOW_BUCKET = "sagemaker-eu-west-1-123456789012"  # the CodeBuild role reads sagemaker-* and aws-glue-* buckets only
 ROLE_NAME = "demo-p-abc123-execution"
 TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -52,6 +54,25 @@ def pipeline_definition(name: str) -> dict:
     return json.loads(boto3.client("sagemaker").describe_pipeline(PipelineName=name)["PipelineDefinition"])
 
 
+def processing_steps(document: dict) -> dict:
+    """The processing steps by name; they sit in the branches of the top-level condition steps."""
+    found = {}
+    for step in document["Steps"]:
+        for child in step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", []):
+            if child["Type"] == "Processing":
+                found[child["Name"]] = child
+    return found
+
+
+def nothing_deployed(group: str = "demo-abalone") -> bool:
+    client = boto3.client("sagemaker")
+    try:
+        client.describe_feature_group(FeatureGroupName=group)
+    except ClientError:
+        return client.list_pipelines()["PipelineSummaries"] == []
+    return False
+
+
 def only_line(text: str) -> str:
     lines = text.strip().splitlines()
     assert len(lines) == 1, text
@@ -72,9 +93,11 @@ def test_script_mode_applies_the_group_uploads_the_script_and_creates_the_pipeli
     key = f"pipeline-code/{hashlib.sha256(script).hexdigest()[:16]}/transform_and_ingest.py"
     assert boto3.client("s3").get_object(Bucket=BUCKET, Key=key)["Body"].read() == script
 
-    (step,) = pipeline_definition(aws["SAGEMAKER_PIPELINE_NAME"])["Steps"]
-    code = next(i for i in step["Arguments"]["ProcessingInputs"] if i["InputName"] == "code")
-    assert code["S3Input"]["S3Uri"] == f"s3://{BUCKET}/{key}"
+    steps = processing_steps(pipeline_definition(aws["SAGEMAKER_PIPELINE_NAME"]))
+    assert sorted(steps) == ["TransformAndIngest", "TransformAndIngestManifest"]
+    for step in steps.values():
+        code = next(i for i in step["Arguments"]["ProcessingInputs"] if i["InputName"] == "code")
+        assert code["S3Input"]["S3Uri"] == f"s3://{BUCKET}/{key}"
     tags = boto3.client("sagemaker").list_tags(ResourceArn=arn)["Tags"]
     assert {"Key": "sagemaker:project-name", "Value": "demo"} in tags
     assert {"Key": "sagemaker:project-id", "Value": "p-abc123"} in tags
@@ -94,15 +117,68 @@ def test_data_wrangler_mode_reads_the_flow_and_binds_the_feature_group(
     aws: dict, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flow = (DATA_DIR / "abalone.flow").read_bytes()
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=FLOW_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket=FLOW_BUCKET, Key="flows/abalone.flow", Body=flow)
+    monkeypatch.setenv("TRANSFORM_MODE", "DataWranglerFlow")
+    monkeypatch.setenv("DATA_WRANGLER_FLOW_URL", f"s3://{FLOW_BUCKET}/flows/abalone.flow")
+    monkeypatch.setenv("DATA_WRANGLER_OUTPUT_NAME", FLOW_OUTPUT)
+    assert deploy.main([]) == 0
+    steps = processing_steps(pipeline_definition(aws["SAGEMAKER_PIPELINE_NAME"]))
+    assert sorted(steps) == ["DataWranglerFlowToFeatureStore", "DataWranglerFlowToFeatureStoreManifest"]
+    for step in steps.values():
+        assert [i["InputName"] for i in step["Arguments"]["ProcessingInputs"]] == ["flow", "abalone.csv"]
+        (output,) = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+        assert output["FeatureStoreOutput"] == {"FeatureGroupName": {"Get": "Parameters.FeatureGroupName"}}
+
+
+def test_a_flow_the_codebuild_role_cannot_read_fails_the_build_early(
+    aws: dict, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The project's CodeBuild role reads S3 through the AWS-managed policy
+    AmazonSageMakerServiceCatalogProductsCodeBuildServiceRolePolicy: s3:GetObject on arn:aws:s3:::sagemaker-*
+    and arn:aws:s3:::aws-glue-* only. A flow elsewhere would fail later with AccessDenied."""
+    flow = (DATA_DIR / "abalone.flow").read_bytes()
     boto3.client("s3").put_object(Bucket=BUCKET, Key="flows/abalone.flow", Body=flow)
     monkeypatch.setenv("TRANSFORM_MODE", "DataWranglerFlow")
     monkeypatch.setenv("DATA_WRANGLER_FLOW_URL", f"s3://{BUCKET}/flows/abalone.flow")
     monkeypatch.setenv("DATA_WRANGLER_OUTPUT_NAME", FLOW_OUTPUT)
-    assert deploy.main([]) == 0
-    (step,) = pipeline_definition(aws["SAGEMAKER_PIPELINE_NAME"])["Steps"]
-    assert [i["InputName"] for i in step["Arguments"]["ProcessingInputs"]] == ["flow", "abalone.csv"]
-    (output,) = step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
-    assert output["FeatureStoreOutput"] == {"FeatureGroupName": {"Get": "Parameters.FeatureGroupName"}}
+    assert deploy.main([]) == 2
+    message = only_line(capsys.readouterr().err)
+    assert message.startswith(
+        "deploy: configuration error: DATA_WRANGLER_FLOW_URL is in bucket 'demo-p-abc123-artifacts'")
+    assert "AmazonSageMakerServiceCatalogProductsCodeBuildServiceRolePolicy" in message
+    assert "sagemaker-* or aws-glue-*" in message
+    assert nothing_deployed()
+
+
+@pytest.mark.parametrize("bucket", ["sagemaker-eu-west-1-123456789012", "aws-glue-assets-123456789012-eu-west-1"])
+def test_flows_in_the_buckets_the_codebuild_role_reads_are_accepted(
+    aws: dict, monkeypatch: pytest.MonkeyPatch, bucket: str
+) -> None:
+    aws.update(TRANSFORM_MODE="DataWranglerFlow", DATA_WRANGLER_FLOW_URL=f"s3://{bucket}/f.flow",
+               DATA_WRANGLER_OUTPUT_NAME=FLOW_OUTPUT)
+    assert deploy.BuildEnvironment.from_environ(aws).flow_url == f"s3://{bucket}/f.flow"
+
+
+def test_a_region_without_data_wrangler_fails_the_build_early(
+    aws: dict, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data Wrangler is not offered in every Region; the pinned SDK's image_uri_config/data-wrangler.json
+    lists the Regions that have its image (mx-central-1, a Region since 2025, is not among them in 3.27.0)."""
+    from pipelines.pipeline import data_wrangler_regions
+
+    assert "mx-central-1" not in data_wrangler_regions()
+    monkeypatch.setenv("TRANSFORM_MODE", "DataWranglerFlow")
+    monkeypatch.setenv("DATA_WRANGLER_FLOW_URL", f"s3://{FLOW_BUCKET}/flows/abalone.flow")
+    monkeypatch.setenv("DATA_WRANGLER_OUTPUT_NAME", FLOW_OUTPUT)
+    monkeypatch.setenv("AWS_REGION", "mx-central-1")
+    assert deploy.main([]) == 2
+    message = only_line(capsys.readouterr().err)
+    assert message.startswith("deploy: configuration error: TRANSFORM_MODE is DataWranglerFlow but the build's "
+                              "Region mx-central-1 has no Data Wrangler image")
+    assert "eu-west-1" in message and "use Script mode" in message
+    assert nothing_deployed()
 
 
 def test_missing_settings_fail_the_build_in_one_line(
@@ -160,8 +236,9 @@ def test_an_incompatible_feature_group_fails_the_build(aws: dict, capsys) -> Non
 
 
 def test_an_unreadable_flow_fails_the_build(aws: dict, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    boto3.client("s3").create_bucket(Bucket=FLOW_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     monkeypatch.setenv("TRANSFORM_MODE", "DataWranglerFlow")
-    monkeypatch.setenv("DATA_WRANGLER_FLOW_URL", f"s3://{BUCKET}/flows/missing.flow")
+    monkeypatch.setenv("DATA_WRANGLER_FLOW_URL", f"s3://{FLOW_BUCKET}/flows/missing.flow")
     monkeypatch.setenv("DATA_WRANGLER_OUTPUT_NAME", FLOW_OUTPUT)
     assert deploy.main([]) == 1
     assert only_line(capsys.readouterr().err).startswith("deploy: failed: pipeline code: An error occurred (NoSuchKey)")
