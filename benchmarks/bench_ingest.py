@@ -8,8 +8,9 @@ Every case writes generated abalone-shaped rows into the Feature Store stand-in 
 (tests/featurestore_standin.py), run in a separate process on 127.0.0.1 with a fixed latency per call,
 so the server does not compete with the client for the GIL. Cases:
 
-* ``script``: processing/transform_and_ingest.py on a CSV file of --rows rows (read, transform, write:
-  BatchWriteRecord, 25 records per call, --workers threads). Timed end to end, transformation included.
+* ``script``: the processing job (processing/, entry point transform_and_ingest.py) on a CSV file of --rows
+  rows (read, transform, write: BatchWriteRecord, 25 records per call, --workers threads). Timed end to end,
+  transformation included.
 * ``sdk-batch``: SageMaker SDK v3 ``sagemaker.mlops.feature_store.ingest_dataframe`` with
   ``use_batch_write_record=True`` on the same rows, already in the feature group's shape (its time
   covers writing only). Same worker count, one process.
@@ -141,8 +142,8 @@ class StandIn:
 
 
 def script_case(csv_dir: Path, group: str, workers: int):
-    sys.path.insert(0, str(SEED_DIR))
-    from processing import transform_and_ingest
+    sys.path.insert(0, str(SEED_DIR / "processing"))  # its modules import each other by name, as in the container
+    import transform_and_ingest
 
     def work() -> None:
         with tempfile.TemporaryDirectory() as failed:

@@ -1,4 +1,9 @@
-"""Render the templates and package the artifacts into an output directory (the only I/O of a build)."""
+"""Render the templates and package the artifacts into an output directory (the only I/O of a build).
+
+The templates are the platform's (``sm-policies``, ``sm-project-sc-portfolio``) and one project template per
+registered product; the archives are each product's seed code and Lambdas (a Lambda two products share is
+packaged once).
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,37 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from troposphere import Template
 
-from . import policies, portfolio, project
+from . import policies, portfolio
 from .packaging import deterministic_zip
-from .settings import (
-    POLICIES_TEMPLATE,
-    PORTFOLIO_TEMPLATE,
-    PROJECT_TEMPLATE,
-    SEED_CODE_DIR,
-    SEED_CODE_ZIP,
-    Settings,
-)
+from .products import Product, products
+from .rendering import to_yaml
+from .settings import POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE, Settings
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-TEMPLATE_BUILDERS: dict[str, Callable[[Settings], Template]] = {
-    POLICIES_TEMPLATE: policies.build,
-    PORTFOLIO_TEMPLATE: portfolio.build,
-    PROJECT_TEMPLATE: project.build,
-}
+
+def _project_builder(product: Product) -> Callable[[Settings], Template]:
+    return lambda settings: product.build(settings).template
+
+
+def template_builders() -> dict[str, Callable[[Settings], Template]]:
+    """Template name -> builder, for the platform and every registered product."""
+    builders: dict[str, Callable[[Settings], Template]] = {
+        POLICIES_TEMPLATE: policies.build,
+        PORTFOLIO_TEMPLATE: portfolio.build,
+    }
+    for product in products():
+        builders[product.template_name] = _project_builder(product)
+    return builders
+
+
+def template_names() -> tuple[str, ...]:
+    return tuple(template_builders())
 
 
 def template_filename(name: str) -> str:
@@ -36,13 +50,23 @@ def template_filename(name: str) -> str:
 
 
 def render(template: Template) -> str:
-    """Long-form YAML (no short tags), keys sorted by troposphere's JSON rendering: deterministic."""
-    return template.to_yaml(long_form=True)
+    """Long-form YAML (no short tags), keys sorted: deterministic (:mod:`generators.rendering`)."""
+    return to_yaml(template.to_dict())
 
 
-def template_dicts(settings: Settings) -> dict[str, dict]:
+def template_dicts(settings: Settings) -> dict[str, dict[str, Any]]:
     """Each template as the plain dict CloudFormation receives (for tests and checks)."""
-    return {name: json.loads(builder(settings).to_json()) for name, builder in TEMPLATE_BUILDERS.items()}
+    return {name: json.loads(builder(settings).to_json()) for name, builder in template_builders().items()}
+
+
+def archive_sources(repo_root: Path = REPO_ROOT) -> dict[str, Path]:
+    """Archive file name -> the folder it packages, for every product's seed code and Lambdas."""
+    sources: dict[str, Path] = {}
+    for product in products():
+        sources[product.seed_code_zip] = repo_root / product.seed_code
+        for function_dir, zip_name in product.lambda_zips.items():
+            sources[zip_name] = repo_root / "lambda_functions" / function_dir
+    return sources
 
 
 @dataclass(frozen=True)
@@ -57,17 +81,18 @@ class BuildResult:
 
 
 def build(settings: Settings, out_dir: Path, repo_root: Path = REPO_ROOT) -> BuildResult:
-    """Write the three templates and the seed-code and Lambda zips into ``out_dir``."""
+    """Write every template and the seed-code and Lambda zips into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     templates = {}
-    for name, builder in TEMPLATE_BUILDERS.items():
+    for name, builder in template_builders().items():
         path = out_dir / template_filename(name)
         _write_atomically(path, render(builder(settings)))
         templates[name] = path
         log.info("wrote %s", path)
-    archives = {SEED_CODE_ZIP: deterministic_zip(repo_root / SEED_CODE_DIR, out_dir / SEED_CODE_ZIP)}
-    for function_dir, zip_name in settings.lambda_zips.items():
-        archives[zip_name] = deterministic_zip(repo_root / "lambda_functions" / function_dir, out_dir / zip_name)
+    archives = {
+        zip_name: deterministic_zip(source, out_dir / zip_name)
+        for zip_name, source in archive_sources(repo_root).items()
+    }
     for path in archives.values():
         log.info("wrote %s", path)
     return BuildResult(out_dir=out_dir, templates=templates, archives=archives)

@@ -9,7 +9,7 @@ resources resolve to readable placeholders (``<Logical.Attr>``) so policies can 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 PSEUDO_DEFAULTS = {
@@ -34,7 +34,7 @@ class ResolveError(ValueError):
     pass
 
 
-def template_parameters(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict:
+def template_parameters(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Parameter defaults of ``template`` updated with ``overrides``; a missing required one is an error."""
     values: dict[str, Any] = {}
     for name, spec in template.get("Parameters", {}).items():
@@ -72,7 +72,7 @@ def resolve(value: Any, parameters: Mapping[str, Any], conditions: Mapping[str, 
     return None if result is _NO_VALUE else result
 
 
-def resolve_template(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict:
+def resolve_template(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The template's resources and outputs, conditions applied and intrinsics resolved."""
     parameters = template_parameters(template, overrides)
     conditions = evaluate_conditions(template, parameters)
@@ -101,7 +101,7 @@ def _lookup(name: str, parameters: Mapping[str, Any]) -> Any:
     return ",".join(value) if isinstance(value, list) else value
 
 
-def _resolve(value: Any, parameters: Mapping[str, Any], condition) -> Any:  # noqa: C901 - a dispatcher
+def _resolve(value: Any, parameters: Mapping[str, Any], condition: Callable[[str], bool]) -> Any:  # noqa: C901 - a dispatcher
     if isinstance(value, list):
         items = [_resolve(item, parameters, condition) for item in value]
         return [item for item in items if item is not _NO_VALUE]
@@ -151,7 +151,7 @@ def _resolve(value: Any, parameters: Mapping[str, Any], condition) -> Any:  # no
     return result
 
 
-def _sub(arg: Any, parameters: Mapping[str, Any], condition) -> str:
+def _sub(arg: Any, parameters: Mapping[str, Any], condition: Callable[[str], bool]) -> str:
     if isinstance(arg, list):
         text, variables = arg
         local = {k: _resolve(v, parameters, condition) for k, v in variables.items()}
@@ -159,7 +159,7 @@ def _sub(arg: Any, parameters: Mapping[str, Any], condition) -> str:
         text, local = arg, {}
     scope = {**parameters, **local}
 
-    def replace(match: re.Match) -> str:
+    def replace(match: re.Match[str]) -> str:
         return str(_lookup(match.group(1), scope))
 
     return _SUB.sub(replace, text).replace("${!", "${")

@@ -1,8 +1,14 @@
-"""Command line: ``python -m generators build|release ...``. The only place that prints."""
+"""Command line: ``python -m generators build|parameters|release ...``. The only place that prints.
+
+The light commands (``build``, ``parameters``, ``--help``, ``--version``) import neither boto3 nor botocore:
+the release command's options come from :mod:`generators.release.options` (plain argparse), and its
+implementation (:mod:`generators.release.command`, boto3) is imported only when ``release`` runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import time
@@ -17,6 +23,9 @@ from .settings import (
 )
 
 DEFAULT_OUT = Path("build")
+# Operations on deployed projects (generators/ops/<name>.py): each module defines ``add_arguments(commands)``
+# with plain argparse and imports boto3 only inside the function that runs the command.
+OPS_COMMANDS: tuple[str, ...] = ()
 
 
 class CliError(Exception):
@@ -77,25 +86,57 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_parameters(args: argparse.Namespace) -> int:
+    from .products import get, products
+
+    chosen = [get(args.product)] if args.product else list(products())
+    for product in chosen:
+        table = product.build(Settings()).table
+        print(f"**`{product.template_name}`** (Studio shows them grouped and labelled)\n")
+        print("\n".join(table.readme_rows()))
+        print()
+    return 0
+
+
+def run_release(args: argparse.Namespace) -> int:
+    from .release.command import run  # boto3 only here
+
+    return run(args)
+
+
 def parser() -> argparse.ArgumentParser:
+    from .release.options import add_release_arguments
+
     root = argparse.ArgumentParser(
         prog="python -m generators",
-        description="Generate, check and publish the SageMaker S3-to-Feature-Store project templates.",
+        description="Generate, check and publish the SageMaker reusable components (project templates, the "
+        "policies and the Service Catalog portfolio).",
     )
+    root.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
+                      help="print the package version and exit")
     root.add_argument("-v", "--verbose", action="store_true", help="log every step")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     build_parser = commands.add_parser(
         "build",
         help="write the templates and the deterministic zips",
-        description="Write sm-policies.yaml, sm-project-sc-portfolio.yaml, project-s3-fs-ingestion.yaml, "
-        "the seed-code zip and one zip per Lambda into the output directory. Same inputs, same bytes.",
+        description="Write sm-policies.yaml, sm-project-sc-portfolio.yaml, one project-<product>.yaml per "
+        "registered product, each product's seed-code zip and one zip per Lambda into the output directory. "
+        "Same inputs, same bytes.",
     )
     build_parser.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: build)")
     add_release_coordinates(build_parser)
     build_parser.set_defaults(handler=run_build)
-    from . import release  # imported here: release imports this module for CliError
-
-    release.register(commands, add_release_coordinates)
+    parameters_parser = commands.add_parser(
+        "parameters",
+        help="print each product's parameter table (Markdown, as in the README)",
+        description="Print the parameter table of every registered product's project template, or of one.",
+    )
+    parameters_parser.add_argument("--product", default="", help="one product's slug, e.g. s3-fs-ingestion")
+    parameters_parser.set_defaults(handler=run_parameters)
+    release_parser = add_release_arguments(commands, add_release_coordinates)
+    release_parser.set_defaults(handler=run_release)
+    for name in OPS_COMMANDS:
+        importlib.import_module(f"{__package__}.ops.{name}").add_arguments(commands)
     return root
 
 
@@ -103,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
-        return args.handler(args)
+        return int(args.handler(args))
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,12 +1,12 @@
-"""Building blocks shared by the template modules: ARNs, trust policies, buckets, suppressions."""
+"""Primitives shared by every template module: ARNs, policy documents, trust policies, suppressions."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-import awacs.s3 as s3
 from awacs.aws import (
     Action,
     BaseARN,
@@ -19,24 +19,7 @@ from awacs.aws import (
     Statement,
 )
 from awacs.helpers.trust import make_simple_assume_policy
-from troposphere import AWSObject, GetAtt, Join, Ref, Sub, Tags, Template
-from troposphere.s3 import (
-    AbortIncompleteMultipartUpload,
-    Bucket,
-    BucketEncryption,
-    BucketPolicy,
-    EventBridgeConfiguration,
-    LifecycleConfiguration,
-    LifecycleRule,
-    NoncurrentVersionExpiration,
-    NotificationConfiguration,
-    OwnershipControls,
-    OwnershipControlsRule,
-    PublicAccessBlockConfiguration,
-    ServerSideEncryptionByDefault,
-    ServerSideEncryptionRule,
-    VersioningConfiguration,
-)
+from troposphere import AWSObject, Sub
 
 POLICY_VERSION = "2012-10-17"
 REGION = "${AWS::Region}"  # makes awacs emit ${AWS::Partition}
@@ -158,7 +141,7 @@ def suppress(resource: AWSObject, *suppressions: Suppression) -> AWSObject:
     return resource
 
 
-def deny_insecure_transport(service_actions: Action, resources: list) -> Statement:
+def deny_insecure_transport(service_actions: Action, resources: list[object]) -> Statement:
     """Deny every request to ``resources`` that does not use TLS (bucket and queue policies)."""
     return Statement(
         Sid="DenyInsecureTransport",
@@ -171,113 +154,7 @@ def deny_insecure_transport(service_actions: Action, resources: list) -> Stateme
     )
 
 
-def tls_only_statement(bucket: Bucket) -> Statement:
-    """Deny every request to the bucket and its objects that does not use TLS.
-
-    The resources are written as ``Fn::GetAtt [bucket, Arn]`` and ``Fn::Join ["", [that, "/*"]]``: the AWS
-    Control Tower control CT.S3.PR.8 (s3_bucket_policy_ssl_requests_only_check) recognises only that form
-    (or literal ARNs), so an ``Fn::Sub`` ARN would make accounts enforcing it refuse the stack.
-    """
-    bucket_arn = GetAtt(bucket, "Arn")
-    return deny_insecure_transport(s3.Action("*"), [bucket_arn, Join("", [bucket_arn, "/*"])])
-
-
-def secure_bucket(
-    logical_id: str,
-    name: object,
-    *,
-    expirations: dict[str, int] | None = None,
-    noncurrent_days: int | None = None,
-    tags: Tags | None = None,
-    versioned: bool = False,
-    kms: bool = True,
-) -> Bucket:
-    """A private bucket: public access blocked, encrypted, ownership enforced, events sent to EventBridge.
-
-    ``expirations`` maps a key prefix ("" for the whole bucket) to the days after which its objects
-    expire; ``noncurrent_days`` expires old versions of a versioned bucket. ``kms``: SSE-KMS with the AWS
-    managed key ``aws/s3`` and an S3 Bucket Key (Control Tower CT.S3.PR.10), usable by every same-account
-    principal through S3 without a key policy of ours; otherwise SSE-S3 (for writers such as CloudTrail
-    that cannot use ``aws/s3``).
-    """
-    rules = [
-        LifecycleRule(
-            Id="AbortIncompleteUploads",
-            Status="Enabled",
-            AbortIncompleteMultipartUpload=AbortIncompleteMultipartUpload(DaysAfterInitiation=7),
-        )
-    ]
-    for prefix, days in sorted((expirations or {}).items()):
-        rules.append(
-            LifecycleRule(
-                Id=f"Expire{''.join(part.title() for part in re.split('[^a-zA-Z0-9]+', prefix)) or 'All'}",
-                Status="Enabled",
-                Prefix=prefix or Ref("AWS::NoValue"),
-                ExpirationInDays=days,
-            )
-        )
-    if versioned != (noncurrent_days is not None):
-        raise ValueError(f"{logical_id}: a versioned bucket needs noncurrent_days, and only a versioned one takes it")
-    if noncurrent_days is not None:
-        # Expiring a current version leaves a delete marker; once its old versions are gone, the same rule
-        # removes it. ExpiredObjectDeleteMarker must share a rule with an action: CloudFormation rejects a
-        # rule without AbortIncompleteMultipartUpload, Expiration*, NoncurrentVersion* or Transition*
-        # (AWS::S3::Bucket Rule reference; cloudformation-coverage-roadmap#1124), and S3 rejects it beside
-        # ExpirationInDays/ExpirationDate (PutBucketLifecycleConfiguration, LifecycleExpiration).
-        rules.append(
-            LifecycleRule(
-                Id="ExpireNoncurrentVersions",
-                Status="Enabled",
-                NoncurrentVersionExpiration=NoncurrentVersionExpiration(NoncurrentDays=noncurrent_days),
-                ExpiredObjectDeleteMarker=True,
-            )
-        )
-    bucket = Bucket(
-        logical_id,
-        BucketName=name,
-        BucketEncryption=BucketEncryption(
-            ServerSideEncryptionConfiguration=[
-                ServerSideEncryptionRule(
-                    BucketKeyEnabled=True,
-                    ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(
-                        SSEAlgorithm="aws:kms" if kms else "AES256"
-                    ),
-                )
-            ]
-        ),
-        PublicAccessBlockConfiguration=PublicAccessBlockConfiguration(
-            BlockPublicAcls=True, BlockPublicPolicy=True, IgnorePublicAcls=True, RestrictPublicBuckets=True
-        ),
-        OwnershipControls=OwnershipControls(Rules=[OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]),
-        # Object-level events to EventBridge (free to send; Control Tower CT.S3.PR.4 asks for notifications).
-        NotificationConfiguration=NotificationConfiguration(
-            EventBridgeConfiguration=EventBridgeConfiguration(EventBridgeEnabled=True)
-        ),
-        LifecycleConfiguration=LifecycleConfiguration(Rules=rules),
-        DeletionPolicy="Retain",
-        UpdateReplacePolicy="Retain",
-    )
-    if versioned:
-        bucket.VersioningConfiguration = VersioningConfiguration(Status="Enabled")
-    if tags is not None:
-        bucket.Tags = tags
-    return bucket
-
-
-def add_secure_bucket(template: Template, bucket: Bucket, *extra_statements: Statement) -> tuple[Bucket, BucketPolicy]:
-    """Add ``bucket`` with its TLS-only bucket policy (plus ``extra_statements``) to the template."""
-    template.add_resource(bucket)
-    policy = template.add_resource(
-        BucketPolicy(
-            f"{bucket.title}Policy",
-            Bucket=Ref(bucket),
-            PolicyDocument=policy_document(tls_only_statement(bucket), *extra_statements),
-        )
-    )
-    return bucket, policy
-
-
-def interface(groups: list[tuple[str, list[object]]], labels: dict[str, str]) -> dict:
+def interface(groups: list[tuple[str, list[object]]], labels: dict[str, str]) -> dict[str, Any]:
     """``AWS::CloudFormation::Interface`` metadata: parameter groups and labels, in display order."""
     return {
         "AWS::CloudFormation::Interface": {

@@ -6,6 +6,8 @@ three upload operations, so the Lambda is not invoked for uploads it would ignor
 
 from __future__ import annotations
 
+from typing import Any
+
 from troposphere import If, Ref, Sub
 
 UPLOAD_EVENT_NAMES = ["PutObject", "CompleteMultipartUpload", "CopyObject"]
@@ -21,7 +23,7 @@ def key_filter() -> If:
     )
 
 
-def cloudtrail_pattern() -> dict:
+def cloudtrail_pattern() -> dict[str, Any]:
     """'AWS API Call via CloudTrail' events for successful object uploads (needs the data-event trail)."""
     return {
         "source": ["aws.s3"],
@@ -38,7 +40,7 @@ def cloudtrail_pattern() -> dict:
     }
 
 
-def s3_eventbridge_pattern() -> dict:
+def s3_eventbridge_pattern() -> dict[str, Any]:
     """S3's native 'Object Created' events (the bucket must have EventBridge notifications on)."""
     return {
         "source": ["aws.s3"],
@@ -54,7 +56,7 @@ def upload_pattern() -> If:
     return If("UseCloudTrail", cloudtrail_pattern(), s3_eventbridge_pattern())
 
 
-def repository_change_pattern(repository_arn: object, branch: object) -> dict:
+def repository_change_pattern(repository_arn: object, branch: object) -> dict[str, Any]:
     """CodeCommit pushes to the project's branch restart the CI/CD pipeline."""
     return {
         "source": ["aws.codecommit"],
@@ -65,4 +67,19 @@ def repository_change_pattern(repository_arn: object, branch: object) -> dict:
             "referenceType": ["branch"],
             "referenceName": [branch],
         },
+    }
+
+
+MODEL_APPROVAL_CHANGES = ["Approved", "Rejected"]
+
+
+def model_package_state_pattern(group_name: object) -> dict[str, Any]:
+    """A model package of the group was approved or rejected (created as Approved, or its status changed):
+    the latest approved package may have changed, so the project redeploys its pipeline. Packages created
+    pending approval change nothing (SageMaker Developer Guide, "Events that Amazon SageMaker sends to
+    EventBridge": SageMaker Model Package State Change)."""
+    return {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Package State Change"],
+        "detail": {"ModelPackageGroupName": [group_name], "ModelApprovalStatus": MODEL_APPROVAL_CHANGES},
     }

@@ -1,25 +1,19 @@
-"""sm-project-sc-portfolio: the Service Catalog portfolio and product Studio users see.
+"""sm-project-sc-portfolio: the Service Catalog portfolio and the products Studio users see.
 
-The product points at the published project template of this version; the launch constraint names the
-launch role by name (``LocalRoleName``), so no role name is ever cut out of an ARN.
+One product per registered product (:mod:`generators.products`), each pointing at its published project
+template of this version; the launch constraints name the launch role by name (``LocalRoleName``), so no
+role name is ever cut out of an ARN.
 """
 
 from __future__ import annotations
 
-from troposphere import Equals, GetAtt, Not, Output, Parameter, Ref, Sub, Tags, Template
+from troposphere import Equals, GetAtt, Not, Output, Parameter, Ref, Tags, Template
 from troposphere import servicecatalog as sc
 
 from .common import arn, interface
 from .policies import LAUNCH_ROLE
-from .settings import PRODUCT, PROJECT_TEMPLATE, PolicyNames, Settings
-
-PRODUCT_NAME = "S3 to Feature Store ingestion"
-
-
-def template_url(settings: Settings) -> Sub:
-    """HTTPS URL of the published project template (the bucket is in the stack's region)."""
-    key = settings.key(f"{PROJECT_TEMPLATE}.yaml")
-    return Sub(f"https://{settings.artifacts_bucket}.s3.${{AWS::Region}}.${{AWS::URLSuffix}}/{key}")
+from .products import Product, products
+from .settings import PolicyNames, Settings
 
 
 def build(settings: Settings) -> Template:
@@ -81,31 +75,6 @@ def build(settings: Settings) -> Template:
             Description="Governed SageMaker project templates",
         )
     )
-    product = t.add_resource(
-        sc.CloudFormationProduct(
-            "IngestionProduct",
-            Name=PRODUCT_NAME,
-            Owner=Ref(provider),
-            Distributor=Ref(provider),
-            Description="Watch an S3 prefix, transform each new file and ingest it into a SageMaker feature group.",
-            SupportDescription=f"Product {PRODUCT}, template {PROJECT_TEMPLATE}",
-            ProvisioningArtifactParameters=[
-                sc.ProvisioningArtifactProperties(
-                    Name=settings.version,
-                    Description=f"{PRODUCT} {settings.version}",
-                    Info=sc.Info(LoadTemplateFromURL=template_url(settings)),
-                )
-            ],
-            Tags=Tags({"sagemaker:studio-visibility": "true"}),
-        )
-    )
-    association = t.add_resource(
-        sc.PortfolioProductAssociation(
-            "ProductAssociation",
-            PortfolioId=Ref(portfolio),
-            ProductId=Ref(product),
-        )
-    )
     t.add_resource(
         sc.PortfolioPrincipalAssociation(
             "PrincipalAssociation",
@@ -123,23 +92,12 @@ def build(settings: Settings) -> Template:
             PrincipalType="IAM",
         )
     )
-    t.add_resource(
-        sc.LaunchRoleConstraint(
-            "LaunchConstraint",
-            DependsOn=[association],
-            PortfolioId=Ref(portfolio),
-            ProductId=Ref(product),
-            LocalRoleName=Ref(launch_role),
-            Description="Projects are created with the launch role's permissions",
-        )
-    )
+    for product in products():
+        catalog_product(t, settings, product, portfolio=portfolio, provider=provider, launch_role=launch_role)
     t.add_output(
         [
             Output("PortfolioId", Value=Ref(portfolio)),
-            Output("ProductId", Value=Ref(product)),
             Output("ProductVersion", Value=settings.version),
-            Output("ProvisioningArtifactIds", Value=GetAtt(product, "ProvisioningArtifactIds")),
-            Output("ProductTemplateUrl", Value=template_url(settings)),
             Output(
                 "LaunchRolePolicyArn",
                 Value=arn("iam", policies.arn_resource("launch")),
@@ -153,3 +111,50 @@ def build(settings: Settings) -> Template:
         ]
     )
     return t
+
+
+def catalog_product(t: Template, settings: Settings, product: Product, *, portfolio: sc.Portfolio,
+                    provider: Parameter, launch_role: Parameter) -> sc.CloudFormationProduct:
+    """The product (Studio-visible, first version: this release's template), in the portfolio, launched with
+    the launch role; its id, versions and template URL as outputs."""
+    ids = product.portfolio
+    catalog = t.add_resource(
+        sc.CloudFormationProduct(
+            ids.product_id,
+            Name=product.display_name,
+            Owner=Ref(provider),
+            Distributor=Ref(provider),
+            Description=product.description,
+            SupportDescription=f"Product {product.slug}, template {product.template_name}",
+            ProvisioningArtifactParameters=[
+                sc.ProvisioningArtifactProperties(
+                    Name=settings.version,
+                    Description=f"{product.slug} {settings.version}",
+                    Info=sc.Info(LoadTemplateFromURL=product.template_url(settings)),
+                )
+            ],
+            Tags=Tags({"sagemaker:studio-visibility": "true"}),
+        )
+    )
+    association = t.add_resource(
+        sc.PortfolioProductAssociation(ids.association_id, PortfolioId=Ref(portfolio), ProductId=Ref(catalog))
+    )
+    t.add_resource(
+        sc.LaunchRoleConstraint(
+            ids.constraint_id,
+            DependsOn=[association],
+            PortfolioId=Ref(portfolio),
+            ProductId=Ref(catalog),
+            LocalRoleName=Ref(launch_role),
+            Description="Projects are created with the launch role's permissions",
+        )
+    )
+    prefix = ids.output_prefix
+    t.add_output(
+        [
+            Output(f"{prefix}ProductId", Value=Ref(catalog)),
+            Output(f"{prefix}ProvisioningArtifactIds", Value=GetAtt(catalog, "ProvisioningArtifactIds")),
+            Output(f"{prefix}ProductTemplateUrl", Value=product.template_url(settings)),
+        ]
+    )
+    return catalog

@@ -1,29 +1,24 @@
-"""Every name, prefix and length budget of the generated templates lives here.
+"""Release coordinates, service name limits and the platform's own names.
 
 The generators never invent a name inline: they ask :class:`Settings` (release coordinates: where the
-published artifacts live) or :class:`ProjectNames` (names of what a provisioned project creates).
-Length limits are computed, not written in comments, and checked by :func:`check_budgets` at import-free
-call time (the tests call it too).
+published artifacts live), :class:`PolicyNames` (the ``sm-policies`` policies) or a product's
+:class:`generators.names.ProjectNames` (what a provisioned project creates). Length limits are computed,
+not written in comments, and checked by :func:`generators.names.check_budgets`.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
-from importlib import metadata
+from functools import cache
 from pathlib import Path
 
-PRODUCT = "s3-fs-ingestion"
-PROJECT_TEMPLATE = "project-s3-fs-ingestion"
 POLICIES_TEMPLATE = "sm-policies"
 PORTFOLIO_TEMPLATE = "sm-project-sc-portfolio"
-TEMPLATE_NAMES = (POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE, PROJECT_TEMPLATE)
-
-SEED_CODE_DIR = "seed-code/s3-fs-ingestion"
-SEED_CODE_ZIP = "seed-code-s3-fs-ingestion.zip"
-LAMBDA_NAME = "start_ingestion_pipeline"
-BUCKET_EVENTS_LAMBDA = "data_bucket_events"
+PLATFORM_TEMPLATES = (POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE)
+# Key prefix (under <prefix>/) of the files that belong to no single product: sm-policies, the portfolio,
+# the release manifest. Product slugs may not take it.
+PLATFORM = "platform"
 
 DEFAULT_ARTIFACTS_BUCKET = "sagemaker-reusable-components-${AWS::AccountId}-${AWS::Region}"
 DEFAULT_ARTIFACTS_PREFIX = "releases"
@@ -66,13 +61,19 @@ class SettingsError(ValueError):
     """A release coordinate that cannot produce valid templates."""
 
 
+@cache
 def package_version() -> str:
-    """The version of the installed package, used when no --version is given."""
-    try:
-        return metadata.version("sagemaker-reusable-components")
-    except metadata.PackageNotFoundError:  # running from a checkout without installing it
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    """The package version: ``pyproject.toml`` of the checkout when there is one (the source of truth, even for
+    an editable install whose metadata may be older), else the installed distribution's metadata. Imported
+    lazily: the light commands (build, --help) should not pay for importlib.metadata."""
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    if pyproject.is_file():
+        import tomllib
+
+        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+    from importlib import metadata
+
+    return metadata.version("sagemaker-reusable-components")
 
 
 def validate_version(version: str) -> str:
@@ -122,122 +123,21 @@ class Settings:
         validate_bucket(self.artifacts_bucket)
         object.__setattr__(self, "artifacts_prefix", validate_prefix(self.artifacts_prefix))
 
-    @property
-    def release_prefix(self) -> str:
-        """Key prefix of this version: ``<prefix>/<product>/<version>``."""
-        parts = [self.artifacts_prefix, PRODUCT, self.version]
-        return "/".join(p for p in parts if p)
+    def release_prefix(self, slug: str) -> str:
+        """Key prefix of one product's files of this version: ``<prefix>/<slug>/<version>`` (the platform's
+        files use the slug ``platform``)."""
+        return "/".join(part for part in (self.artifacts_prefix, slug, self.version) if part)
 
-    def key(self, filename: str) -> str:
-        return f"{self.release_prefix}/{filename}"
+    def key(self, slug: str, filename: str) -> str:
+        return f"{self.release_prefix(slug)}/{filename}"
 
     @property
-    def lambda_zips(self) -> dict[str, str]:
-        """Lambda directory name -> zip file name."""
-        return {name: lambda_zip_name(name) for name in (LAMBDA_NAME, BUCKET_EVENTS_LAMBDA)}
+    def platform_prefix(self) -> str:
+        return self.release_prefix(PLATFORM)
 
 
 def lambda_zip_name(function_dir: str) -> str:
     return f"lambda-{function_dir.replace('_', '-')}.zip"
-
-
-@dataclass(frozen=True)
-class ProjectNames:
-    """Names of what one provisioned project creates, as ``Fn::Sub`` strings.
-
-    Regional resources are named after the project name (readable, unique per region); global or
-    lowercase-only names (IAM roles, buckets) after the project id, which SageMaker generates in lowercase.
-    """
-
-    role_path: str = "/sagemaker-fsi/"
-    role_prefix: str = "sagemaker-fsi-"
-    resource_prefix: str = "sagemaker-"
-
-    @property
-    def artifact_bucket(self) -> str:
-        return "sagemaker-${SageMakerProjectId}-artifacts-${AWS::AccountId}"
-
-    @property
-    def trail_bucket(self) -> str:
-        return "sagemaker-${SageMakerProjectId}-trail-${AWS::AccountId}"
-
-    @property
-    def lambda_role(self) -> str:
-        return self.role_prefix + "${SageMakerProjectId}-start-ingestion"
-
-    @property
-    def lambda_function(self) -> str:
-        return self.resource_prefix + "${SageMakerProjectName}-start-ingest"
-
-    @property
-    def sagemaker_pipeline(self) -> str:
-        # SageMaker lowercases pipeline ARNs and IAM matches ARNs case-sensitively: name the pipeline
-        # after the (lowercase) project id so the Lambda's policy can name its exact ARN.
-        return self.resource_prefix + "${SageMakerProjectId}-fs-ingestion"
-
-    @property
-    def upload_rule(self) -> str:
-        return self.resource_prefix + "${SageMakerProjectName}-upload"
-
-    @property
-    def repository_rule(self) -> str:
-        return self.resource_prefix + "${SageMakerProjectName}-repo-change"
-
-    @property
-    def dead_letter_queue(self) -> str:
-        return self.resource_prefix + "${SageMakerProjectName}-ingestion-dlq"
-
-    @property
-    def build_project(self) -> str:
-        return self.resource_prefix + "${SageMakerProjectName}-deploy-pipeline"
-
-    @property
-    def code_pipeline(self) -> str:
-        return self.resource_prefix + "${SageMakerProjectName}-seed-code"
-
-    @property
-    def repository(self) -> str:
-        return self.resource_prefix + "${SageMakerProjectName}-fs-ingestion"
-
-    @property
-    def trail(self) -> str:
-        # CloudTrail refuses adjacent hyphens ("my--namespace"), which project names may hold: use the id.
-        return self.resource_prefix + "${SageMakerProjectId}-uploads"
-
-    @property
-    def bucket_events_role(self) -> str:
-        return self.role_prefix + "${SageMakerProjectId}-bucket-events"
-
-    @property
-    def bucket_events_function(self) -> str:
-        return self.resource_prefix + "${SageMakerProjectName}-bucket-events"
-
-    @property
-    def bucket_events_log_group(self) -> str:
-        return "/aws/lambda/" + self.bucket_events_function
-
-    @property
-    def log_group(self) -> str:
-        return "/aws/lambda/" + self.lambda_function
-
-    def budgets(self) -> dict[str, tuple[str, int]]:
-        """Name -> (Fn::Sub string, service limit) for every name with a length limit."""
-        return {
-            "artifact_bucket": (self.artifact_bucket, BUCKET_NAME_MAX),
-            "trail_bucket": (self.trail_bucket, BUCKET_NAME_MAX),
-            "lambda_role": (self.lambda_role, IAM_ROLE_NAME_MAX),
-            "lambda_function": (self.lambda_function, LAMBDA_NAME_MAX),
-            "sagemaker_pipeline": (self.sagemaker_pipeline, PIPELINE_NAME_MAX),
-            "upload_rule": (self.upload_rule, RULE_NAME_MAX),
-            "repository_rule": (self.repository_rule, RULE_NAME_MAX),
-            "dead_letter_queue": (self.dead_letter_queue, QUEUE_NAME_MAX),
-            "build_project": (self.build_project, CODEBUILD_NAME_MAX),
-            "code_pipeline": (self.code_pipeline, CODEPIPELINE_NAME_MAX),
-            "repository": (self.repository, REPOSITORY_NAME_MAX),
-            "trail": (self.trail, TRAIL_NAME_MAX),
-            "bucket_events_role": (self.bucket_events_role, IAM_ROLE_NAME_MAX),
-            "bucket_events_function": (self.bucket_events_function, LAMBDA_NAME_MAX),
-        }
 
 
 @dataclass(frozen=True)
@@ -262,14 +162,3 @@ def substitute(template: str, project_name: str, project_id: str, account: str, 
         .replace("${AWS::AccountId}", account)
         .replace("${AWS::Region}", region)
     )
-
-
-def check_budgets(names: ProjectNames | None = None) -> None:
-    """Raise SettingsError when a name could exceed its service limit for the longest allowed inputs."""
-    names = names or ProjectNames()
-    for label, (template, limit) in names.budgets().items():
-        longest = substitute(
-            template, "P" * PROJECT_NAME_MAX, "p" * PROJECT_ID_MAX, "1" * ACCOUNT_ID_LEN, "a" * REGION_MAX_LEN
-        )
-        if len(longest) > limit:
-            raise SettingsError(f"{label} can reach {len(longest)} characters (limit {limit}): {template}")

@@ -516,10 +516,10 @@ def load_build(build_dir: Path, names: Iterable[str]) -> dict[str, dict]:
 def gate(kit: Kit, build_dir: Path, required: Iterable[str] | None = None) -> tuple[Outcome, str]:
     """Run the Control Tower rules on every template in ``build_dir`` (which must hold ``required``, by
     default every template the generators build) and return the verdict with its printable summary."""
+    from generators.build import template_names
     from generators.common import MIN_REASON_WORDS
-    from generators.settings import TEMPLATE_NAMES
 
-    templates = load_build(build_dir, TEMPLATE_NAMES if required is None else required)
+    templates = load_build(build_dir, template_names() if required is None else required)
     rules = load_rules(kit)
     types = resource_types(templates)
     selected = select_rules(rules, types)

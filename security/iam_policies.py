@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from generators.settings import TEMPLATE_NAMES
+from generators.build import template_names
 
 from .scenarios import Scenario, all_scenarios
 
@@ -47,7 +47,7 @@ class ResolvedPolicy:
 
 def load_templates(build_dir: Path) -> dict[str, dict]:
     """The built templates (long-form YAML: plain ``safe_load`` reads them)."""
-    return {name: yaml.safe_load((build_dir / f"{name}.yaml").read_text(encoding="utf-8")) for name in TEMPLATE_NAMES}
+    return {name: yaml.safe_load((build_dir / f"{name}.yaml").read_text(encoding="utf-8")) for name in template_names()}
 
 
 def policies_of(scenario: Scenario) -> Iterator[ResolvedPolicy]:

@@ -16,26 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from generators.cfn_resolve import PSEUDO_DEFAULTS, evaluate_conditions, resolve_template, template_parameters
-from generators.settings import POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE, PROJECT_TEMPLATE
+from generators.products import products
+from generators.settings import POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE
 
 ACCOUNT = PSEUDO_DEFAULTS["AWS::AccountId"]
 REGION = PSEUDO_DEFAULTS["AWS::Region"]
 PARTITION = PSEUDO_DEFAULTS["AWS::Partition"]
 
 # Values a platform admin or SageMaker would pass. Optional parameters get a non-empty sample, so that
-# the scenario enumeration can try them both empty (their default) and set.
-SAMPLE_PARAMETERS: dict[str, dict[str, str]] = {
-    PROJECT_TEMPLATE: {
-        "SageMakerProjectName": "Churn-Features1",
-        "SageMakerProjectId": "p-abcdefghijkl",
-        "DataBucketName": "my-data-bucket",
-        "DataSuffix": ".csv",
-        "FeatureGroupName": "abalone",
-        "DataWranglerFlowUrl": "s3://my-data-bucket/flows/abalone.flow",
-        "DataWranglerOutputName": "0b8ef4a2-1234.default",
-        "CodeConnectionArn": f"arn:{PARTITION}:codeconnections:{REGION}:{ACCOUNT}:connection/0a1b2c3d",
-        "RepositoryId": "my-org/churn-features",
-    },
+# the scenario enumeration can try them both empty (their default) and set. Each product declares its own
+# (sample_parameters), looked up when a scenario is built so that products registered later count too.
+PLATFORM_SAMPLE_PARAMETERS: dict[str, dict[str, str]] = {
     POLICIES_TEMPLATE: {
         "StudioExecutionRoleName": "MyStudioExecutionRole",
         "ReleaseRoleName": "MyReleaseRole",
@@ -45,6 +36,15 @@ SAMPLE_PARAMETERS: dict[str, dict[str, str]] = {
         "AdditionalPrincipalArn": f"arn:{PARTITION}:iam::{ACCOUNT}:role/MyDataScientist",
     },
 }
+
+
+
+def sample_parameters(template_name: str) -> dict[str, str]:
+    for product in products():
+        if product.template_name == template_name:
+            return dict(product.sample_parameters)
+    return PLATFORM_SAMPLE_PARAMETERS.get(template_name, {})
+
 
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9]+)(?:\.([A-Za-z0-9.]+))?>")
 
@@ -93,7 +93,7 @@ def condition_parameters(template: Mapping[str, Any]) -> dict[str, set[str]]:
 
 def scenarios(template_name: str, template: Mapping[str, Any]) -> list[Scenario]:
     """One scenario per distinct combination of condition values (sample values for everything else)."""
-    samples = SAMPLE_PARAMETERS.get(template_name, {})
+    samples = sample_parameters(template_name)
     declared = template.get("Parameters", {})
     base = template_parameters(template, {k: v for k, v in samples.items() if k in declared})
     candidates: dict[str, list[str]] = {}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from generators.build import BuildResult, build, template_filename
-from generators.settings import TEMPLATE_NAMES, Settings
+from generators.build import BuildResult, build, template_filename, template_names
+from generators.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
@@ -50,4 +50,4 @@ def load_template(path: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def templates(built: BuildResult) -> dict[str, dict]:
-    return {name: load_template(built.out_dir / template_filename(name)) for name in TEMPLATE_NAMES}
+    return {name: load_template(built.out_dir / template_filename(name)) for name in template_names()}

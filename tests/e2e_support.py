@@ -65,7 +65,12 @@ def moto_feature_group_fixes() -> ModuleType:
 
 
 def processing_script() -> ModuleType:
-    return load_module("seed_transform_and_ingest", SEED_CODE_DIR / "processing" / "transform_and_ingest.py")
+    """The seed code's processing entry point. Its modules import each other by name (in the container the
+    folder is the entry point's directory, first on sys.path), so the folder goes first on sys.path here too."""
+    folder = SEED_CODE_DIR / "processing"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return load_module("seed_transform_and_ingest", folder / "transform_and_ingest.py")
 
 
 def lambda_app() -> ModuleType:

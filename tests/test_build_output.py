@@ -1,4 +1,4 @@
-"""The build writes three long-form YAML templates and deterministic zips, byte-identical across runs."""
+"""The build writes the long-form YAML templates and deterministic zips, byte-identical across runs."""
 
 from __future__ import annotations
 
@@ -9,13 +9,23 @@ import pytest
 
 from generators.build import build
 from generators.packaging import FIXED_DATE_TIME, deterministic_zip
-from generators.settings import SEED_CODE_ZIP, TEMPLATE_NAMES, Settings, lambda_zip_name
+from generators.products import products
+from generators.settings import Settings
 
-EXPECTED_FILES = {f"{name}.yaml" for name in TEMPLATE_NAMES} | {
-    SEED_CODE_ZIP,
-    lambda_zip_name("start_ingestion_pipeline"),
-    lambda_zip_name("data_bucket_events"),
+# The platform's two templates, and every product's template, seed code and Lambdas (today's product's
+# file names never change: they are published interfaces).
+EXPECTED_FILES = {"sm-policies.yaml", "sm-project-sc-portfolio.yaml"} | {
+    name for product in products() for name in product.files
 }
+
+
+def test_todays_product_keeps_its_file_names() -> None:
+    assert {
+        "project-s3-fs-ingestion.yaml",
+        "seed-code-s3-fs-ingestion.zip",
+        "lambda-start-ingestion-pipeline.zip",
+        "lambda-data-bucket-events.zip",
+    } <= EXPECTED_FILES
 
 
 def test_build_writes_templates_and_zips(built) -> None:
@@ -49,7 +59,7 @@ def test_zip_entries_are_sorted_with_fixed_timestamps(built) -> None:
 
 
 def test_lambda_zip_has_handler_at_root(built) -> None:
-    with zipfile.ZipFile(built.archives[lambda_zip_name("start_ingestion_pipeline")]) as archive:
+    with zipfile.ZipFile(built.archives["lambda-start-ingestion-pipeline.zip"]) as archive:
         assert "app.py" in archive.namelist()
 
 

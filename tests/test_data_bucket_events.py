@@ -46,7 +46,7 @@ from troposphere import encode_to_dict
 
 from generators import event_patterns
 from generators.cfn_resolve import resolve
-from generators.settings import ProjectNames
+from generators.products import products
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_PATH = REPO_ROOT / "lambda_functions" / "data_bucket_events" / "app.py"
@@ -604,9 +604,11 @@ def test_delete_denied_fails_with_the_permission(app, server, s3, events, stubbe
 
 
 def test_rule_names_follow_the_project_template(app):
-    """The product names every upload rule ``sagemaker-<project>-upload`` (generators/settings.py)."""
-    name = ProjectNames().upload_rule.replace("${SageMakerProjectName}", "demo")
-    assert name.startswith(app.RULE_PREFIX) and name.endswith(app.RULE_SUFFIX)
+    """Every product names its upload rule ``sagemaker-<project>-upload`` (generators/names.py): the function
+    recognises other projects' rules by that name, whichever product created them."""
+    for product in products():
+        name = product.names.upload_rule.replace("${SageMakerProjectName}", "demo")
+        assert name.startswith(app.RULE_PREFIX) and name.endswith(app.RULE_SUFFIX), product.slug
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,9 @@ from loading import load_event
 from moto.events.models import EventPattern
 
 from generators.cfn_resolve import evaluate_conditions, resolve, template_parameters
-from generators.settings import PROJECT_TEMPLATE
+from generators.products.s3_fs_ingestion import PRODUCT as INGESTION
+
+PROJECT_TEMPLATE = INGESTION.template_name
 
 RULE_ID = "UploadRule"
 SUFFIX = ".csv"

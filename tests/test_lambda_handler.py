@@ -677,3 +677,39 @@ def test_long_key_against_moto(app, monkeypatch):
     prefix, entry = json.loads(body)
     assert prefix["prefix"] + entry == f"s3://{BUCKET}/{key}"
     assert described["PipelineExecutionDisplayName"] == result["displayName"]
+
+
+# --- products whose pipeline reads manifests only ------------------------------------------------
+
+
+def test_start_with_manifest_always_sends_every_upload_through_a_manifest(app, sagemaker, s3, monkeypatch):
+    """Batch inference reads its input through a ManifestFile so that the transform's output keeps the input's
+    full key (CreateTransformJob, S3DataSource ManifestFile): even a short key gets a manifest."""
+    monkeypatch.setenv("START_WITH_MANIFEST", "always")
+    sagemaker.will_start()
+    s3.will_put()
+    key = "incoming/short.csv"
+    result = app.lambda_handler(with_object(load_event("s3-object-created.json"), key=key), None)
+    assert result["status"] == "started"
+    [request] = sagemaker.requests
+    assert request["PipelineParameters"] == [{"Name": "InputManifestUrl", "Value": result["inputManifestUrl"]}]
+    _assert_names_exactly(s3.puts[0], key)
+
+
+def test_start_with_manifest_takes_only_known_values(app, sagemaker, monkeypatch, logs):
+    monkeypatch.setenv("START_WITH_MANIFEST", "sometimes")
+    with pytest.raises(app.ConfigurationError, match="START_WITH_MANIFEST"):
+        app.lambda_handler(load_event("s3-object-created.json"), None)
+    assert sagemaker.requests == []
+
+
+def test_a_missing_pipeline_names_what_to_do_for_the_product(app, sagemaker, monkeypatch, logs):
+    """A batch-inference project has no pipeline until a model is approved: the event goes to the dead-letter
+    queue with that reason, not a generic one."""
+    monkeypatch.setenv("MISSING_PIPELINE_HINT", "approve a model package in group churn-models")
+    sagemaker.will_fail("ResourceNotFound", "Pipeline does not exist", 400)
+    with pytest.raises(ClientError):
+        app.lambda_handler(load_event("s3-object-created.json"), None)
+    record = only_record(logs)
+    assert "approve a model package in group churn-models" in record.getMessage()
+    assert record.error_code == "ResourceNotFound" and record.retryable is False

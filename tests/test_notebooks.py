@@ -3,15 +3,19 @@
 The notebooks run under papermill in a kernel of this interpreter, with boto3 pointed at a moto server
 (``AWS_ENDPOINT_URL``) and ``SKIP_AWS_ONLY_STEPS = True``: every step moto can serve runs; the steps
 only AWS can serve (Service Catalog, CreateProject, the real pipeline run, the Feature Store runtime,
-Athena results, DeleteFeatureGroup) report "skipped: needs AWS" and are covered by the unit tests of the
-functions they call (tests/test_notebooks_helpers.py). The test asserts that exact list of skipped steps.
+Athena results, DeleteFeatureGroup; for batch inference also ListPipelineExecutionSteps, DeleteModelPackage
+and DeleteModelPackageGroup, which moto 5.2.5 does not implement) report "skipped: needs AWS" and are covered
+by the unit tests of the functions they call (tests/test_notebooks_helpers.py, tests/test_notebooks_batch.py).
+The tests assert that exact list of skipped steps.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
+import tarfile
 from pathlib import Path
 
 import boto3
@@ -22,14 +26,18 @@ from e2e_support import (
     ACCOUNT,
     NOTEBOOKS_DIR,
     REGION,
+    REPO,
+    lambda_app,
     moto_feature_group_fixes,
     moto_server,
     walkthrough_helpers,
     write_abalone_zip,
 )
+from loading import load_module
 from nbclient import NotebookClient
 
-NOTEBOOKS = ("00-setup.ipynb", "01-feature-store-ingest-pipeline.ipynb", "99-clean-up.ipynb")
+NOTEBOOKS = ("00-setup.ipynb", "01-feature-store-ingest-pipeline.ipynb", "02-batch-inference.ipynb",
+             "99-clean-up.ipynb")
 MAX_CELL_LINES = 15
 SKIPPED_LINE = re.compile(r"^skipped: needs AWS: (.+)$", re.MULTILINE)
 
@@ -48,8 +56,20 @@ AWS_ONLY_STEPS = {
         "read the records from the online store (GetRecord)",  # Feature Store runtime
         "read the records from the offline store (Athena)",  # Athena results of a real offline store
     ],
+    "02-batch-inference.ipynb": [
+        "create the project from the published template",  # Service Catalog DescribeProduct, CreateProject
+        "wait until the project is created",  # DescribeProject
+        "read the project's outputs and resources",  # the project's stack
+        "check that the data bucket sends its events to EventBridge",  # the project's stack turns them on
+        "wait until the project's build has deployed the pipeline with the approved model",  # CodePipeline + CodeBuild
+        "wait for the pipeline execution the upload started",  # nothing runs the Lambda or the pipeline
+        "read the predictions",  # no transform job runs: test_batch_walkthrough_runs_against_moto reads them
+    ],
     "99-clean-up.ipynb": [
         "delete the project",  # DeleteProject
+        "delete the batch-inference project",  # DeleteProject
+        "delete the models the batch-inference pipeline created",  # ListPipelineExecutionSteps (not in moto)
+        "delete the model packages and the model package group",  # DeleteModelPackage(Group) (not in moto)
         "delete the feature group",  # DeleteFeatureGroup
     ],
 }
@@ -137,12 +157,19 @@ def test_the_notebook_kernel_is_this_interpreter(isolated_jupyter) -> None:
 # --- the walkthrough against moto ---------------------------------------------------------------------------
 
 
+# The notebooks that read 02-batch-inference's state file (a relative default would land in notebooks/).
+BATCH_STATE_READERS = ("02-batch-inference.ipynb", "99-clean-up.ipynb")
+
+
 def run(name: str, tmp_path: Path, **parameters) -> nbformat.NotebookNode:
     output = tmp_path / f"executed-{name}"
+    defaults = {"SKIP_AWS_ONLY_STEPS": True, "STATE_FILE": str(tmp_path / "state.json")}
+    if name in BATCH_STATE_READERS:
+        defaults["BATCH_STATE_FILE"] = str(tmp_path / "batch-state.json")
     papermill.execute_notebook(
         str(NOTEBOOKS_DIR / name),
         str(output),
-        parameters={"SKIP_AWS_ONLY_STEPS": True, "STATE_FILE": str(tmp_path / "state.json"), **parameters},
+        parameters={**defaults, **parameters},
         kernel_name="python3",
         cwd=str(NOTEBOOKS_DIR),
         progress_bar=False,
@@ -158,6 +185,13 @@ def printed(notebook: nbformat.NotebookNode) -> str:
 
 def skipped_steps(notebook: nbformat.NotebookNode) -> list[str]:
     return SKIPPED_LINE.findall(printed(notebook))
+
+
+def report_skipped(skipped: dict[str, list[str]]) -> None:
+    print("\nSteps the notebooks did not execute against moto (they need AWS):")
+    for name, steps in skipped.items():
+        print(f"  {name}: {steps or 'none'}")
+    assert skipped == {name: AWS_ONLY_STEPS[name] for name in skipped}
 
 
 def eventbridge_on(bucket: str) -> bool:
@@ -272,10 +306,7 @@ def test_walkthrough_runs_against_moto(moto_url: str, tmp_path: Path) -> None:
 
     cleanup = run("99-clean-up.ipynb", tmp_path, CONFIRM_DELETE=True)
     skipped["99-clean-up.ipynb"] = skipped_steps(cleanup)
-    print("\nSteps the notebooks did not execute against moto (they need AWS):")
-    for name, steps in skipped.items():
-        print(f"  {name}: {steps or 'none'}")
-    assert skipped == AWS_ONLY_STEPS
+    report_skipped(skipped)
 
     assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == {DATA_BUCKET}
     remaining = s3.list_object_versions(Bucket=DATA_BUCKET)
@@ -286,6 +317,167 @@ def test_walkthrough_runs_against_moto(moto_url: str, tmp_path: Path) -> None:
     assert boto3.client("logs").describe_log_groups()["logGroups"] == []
     assert boto3.client("glue").get_tables(DatabaseName=catalog["Database"])["TableList"] == []
     assert not state_file.exists()
+
+
+# --- the batch-inference walkthrough against moto ------------------------------------------------------------
+
+BATCH_PROJECT_ID = "p-batchwalk01"
+BATCH_PIPELINE = f"sagemaker-{BATCH_PROJECT_ID}-batch-inference"
+BATCH_ARTIFACT_BUCKET = f"sagemaker-{BATCH_PROJECT_ID}-artifacts-{ACCOUNT}"
+BATCH_BUILD_LOG_GROUP = "/aws/codebuild/sagemaker-abalone-batch-inference-deploy-pipeline"
+MODEL_GROUP = "abalone-rings"
+DEFAULT_BUCKET = f"sagemaker-{REGION}-{ACCOUNT}"
+BATCH_PREFIX = "fsi-walkthrough/batch-inference/incoming/"
+# What the pinned SageMaker Python SDK answers (sagemaker-core 2.27.0: image_uris.retrieve("sklearn", "eu-west-1",
+# version="1.2-1")); tests/test_notebooks_batch.py compares every Region with the SDK itself.
+SKLEARN_IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+SEED_DEPLOY = REPO / "seed-code" / "s3-batch-inference" / "deploy.py"
+
+
+def packaged_entry_point(archive: bytes, folder: Path) -> tuple:
+    """``model.tar.gz`` extracted as the serving container extracts it (to /opt/ml/model) and its
+    ``code/inference.py`` imported from there, with the model its ``model_fn`` loads."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(folder, filter="data")
+    module = load_module(f"packaged_inference_{folder.name}", folder / "code" / "inference.py")
+    return module, module.model_fn(str(folder))
+
+
+def play_the_batch_project(batch_file: Path, uploaded_url: str, scored: Path, work: Path) -> dict:
+    """What moto cannot do for the batch-inference project, played with the real code where there is some:
+
+    * the project's first build: the seed code's own ``deploy.latest_approved_package`` and ``check_package``
+      resolve the package the notebook registered and approved, from moto's model registry; the pipeline is
+      created naming it (definition and description), as the build's upsert does;
+    * the upload's event: the project's start Lambda (``start_execution``, START_WITH_MANIFEST=always) writes
+      the one-object manifest to the artifact bucket and starts the execution;
+    * the execution: its model step's model, and the transform's output, computed by the entry point packaged
+      in the registered ``model.tar.gz`` (read back from S3) at ``<PredictionsPrefix><execution id>/<key>.out``;
+    * the retained artifact bucket (versioned) and the build's log group.
+    """
+    s3, sm = boto3.client("s3"), boto3.client("sagemaker")
+    batch = json.loads(batch_file.read_text())
+    deploy = load_module("seed_batch_inference_deploy", SEED_DEPLOY)
+    resolved = deploy.latest_approved_package(sm, batch["model_package_group"])["ModelPackageArn"]
+    package = deploy.check_package(sm, resolved)
+    assert resolved == batch["approved_package"]
+
+    s3.create_bucket(Bucket=BATCH_ARTIFACT_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=BATCH_ARTIFACT_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    definition = {"Version": "2020-12-01",
+                  "Parameters": [{"Name": name, "Type": "String", "DefaultValue": ""}
+                                 for name in ("InputDataUrl", "InputManifestUrl")],
+                  "Steps": [{"Name": "ApprovedModel", "Type": "Model",
+                             "Arguments": {"Containers": [{"ModelPackageName": resolved}]}}]}
+    sm.create_pipeline(PipelineName=BATCH_PIPELINE, PipelineDefinition=json.dumps(definition),
+                       PipelineDescription=f"S3 upload -> batch transform with model package {resolved}",
+                       RoleArn=f"arn:aws:iam::{ACCOUNT}:role/x", ClientRequestToken="b" * 32)
+
+    app = lambda_app()
+    bucket, key = uploaded_url.removeprefix("s3://").split("/", 1)
+    settings = app.Settings(pipeline_name=BATCH_PIPELINE, bucket=bucket, prefix=batch["data_prefix"],
+                            suffix=batch["data_suffix"], manifest_bucket=BATCH_ARTIFACT_BUCKET, always_manifest=True)
+    upload = app.Upload(bucket=bucket, key=key, operation="PutObject", origin="S3",
+                        identity=("sequencer=0055AED6DCD90281E5",), size=scored.stat().st_size)
+    started = app.start_execution(sm, settings, upload, "event-1", s3=s3)
+    execution_id = started["executionArn"].rsplit("/", 1)[-1]
+
+    sm.create_model(ModelName=f"pipelines-{execution_id}-ApprovedModel-a1B2c3D4e5",
+                    ExecutionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/x", Containers=[{"ModelPackageName": resolved}])
+    model_url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    model_bucket, model_key = model_url.removeprefix("s3://").split("/", 1)
+    archive = s3.get_object(Bucket=model_bucket, Key=model_key)["Body"].read()
+    entry, model = packaged_entry_point(archive, work / "opt-ml-model")
+    body, content_type = entry.output_fn(entry.predict_fn(entry.input_fn(scored.read_text(), "text/csv"), model),
+                                         "text/csv")
+    assert content_type == "text/csv"
+    s3.put_object(Bucket=BATCH_ARTIFACT_BUCKET, Key=f"predictions/{execution_id}/{key}.out",
+                  Body=(body + "\n").encode())
+    boto3.client("logs").create_log_group(logGroupName=BATCH_BUILD_LOG_GROUP)
+    batch["project"] = {
+        "ProjectName": "abalone-batch-inference",
+        "ProjectId": BATCH_PROJECT_ID,
+        "StackName": f"SC-{ACCOUNT}-pp-batchwalk01",
+        "PipelineName": BATCH_PIPELINE,
+        "Outputs": {"SageMakerPipelineName": BATCH_PIPELINE, "ArtifactBucketName": BATCH_ARTIFACT_BUCKET,
+                    "PredictionsLocation": f"s3://{BATCH_ARTIFACT_BUCKET}/predictions/"},
+        "Buckets": [BATCH_ARTIFACT_BUCKET],
+        "LogGroups": [BATCH_BUILD_LOG_GROUP],
+    }
+    batch_file.write_text(json.dumps(batch))
+    return {"execution_arn": started["executionArn"], "predictions": [float(line) for line in body.splitlines()]}
+
+
+def test_batch_walkthrough_runs_against_moto(moto_url: str, tmp_path: Path) -> None:
+    """00-setup, 02-batch-inference and 99-clean-up against moto: the model is trained, packaged, uploaded to the
+    default bucket, registered and approved in moto's model registry, a file is uploaded under the watched
+    prefix; the steps moto cannot serve are then played (see play_the_batch_project), the functions behind the
+    notebook's skipped steps find the execution and read its predictions against moto, and the clean-up deletes
+    what it can reach."""
+    s3, sm = boto3.client("s3"), boto3.client("sagemaker")
+    s3.create_bucket(Bucket=DATA_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    state_file, batch_file, work_dir = tmp_path / "state.json", tmp_path / "batch-state.json", tmp_path / "data"
+    skipped: dict[str, list[str]] = {}
+    setup = run("00-setup.ipynb", tmp_path, REGION=REGION, DATA_BUCKET=DATA_BUCKET, DATA_PREFIX="incoming",
+                TRIGGER_MODE="S3EventBridge", FEATURE_GROUP_NAME=FEATURE_GROUP,
+                EXECUTION_ROLE_ARN=f"arn:aws:iam::{ACCOUNT}:role/service-role/Studio",
+                ABALONE_SOURCE=write_abalone_zip(tmp_path / "abalone.zip").as_uri(), WORK_DIR=str(work_dir))
+    skipped["00-setup.ipynb"] = skipped_steps(setup)
+
+    scoring = run("02-batch-inference.ipynb", tmp_path, SAMPLE_ROWS=5, WORK_DIR=str(work_dir))
+    skipped["02-batch-inference.ipynb"] = skipped_steps(scoring)
+    batch = json.loads(batch_file.read_text())
+    assert batch["created"] == {"model_package_group": True, "model_bucket": True}
+    assert (batch["model_package_group"], batch["data_prefix"], batch["data_suffix"]) == (MODEL_GROUP, BATCH_PREFIX,
+                                                                                          ".csv")
+    [package_arn] = batch["model_packages"]
+    assert batch["approved_package"] == package_arn and batch["project"] == {}
+    package = sm.describe_model_package(ModelPackageName=package_arn)
+    assert package["ModelApprovalStatus"] == "Approved" and package["ModelPackageGroupName"] == MODEL_GROUP
+    [container] = package["InferenceSpecification"]["Containers"]
+    assert container["Image"] == SKLEARN_IMAGE
+    [model_url] = batch["model_artifacts"]
+    assert container["ModelDataUrl"] == model_url and model_url.startswith(f"s3://{DEFAULT_BUCKET}/")
+    assert package["InferenceSpecification"]["SupportedContentTypes"] == ["text/csv"]
+    [uploaded_url] = batch["uploads"]
+    key = uploaded_url.removeprefix(f"s3://{DATA_BUCKET}/")
+    assert re.fullmatch(re.escape(BATCH_PREFIX) + r"abalone-unlabelled-\d{8}T\d{6}Z\.csv", key)
+    [scored] = (work_dir / "scoring").glob("abalone-unlabelled-*Z.csv")
+    uploaded_lines = s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read().decode().splitlines()
+    assert uploaded_lines == scored.read_text().splitlines() and len(uploaded_lines) == 5
+    assert all(len(line.split(",")) == 8 and line[0] in "MFI" for line in uploaded_lines)  # no header, no label
+
+    played = play_the_batch_project(batch_file, uploaded_url, scored, tmp_path)
+    fsi = walkthrough_helpers()
+    aws, batch_state = fsi.connect(REGION), fsi.BatchState.load(batch_file)
+    uploaded = {"url": uploaded_url, "key": key, "uploaded_at": "2025-01-01T00:00:00+00:00"}
+    execution = fsi.follow_scoring(aws, batch_state, uploaded, find_timeout=0, timeout=0)
+    assert (execution["PipelineExecutionArn"], execution["InputParameter"]) == (played["execution_arn"],
+                                                                                "InputManifestUrl")
+    labels = scored.with_name(scored.name.replace(".csv", ".labels.csv"))
+    predictions = fsi.read_predictions(aws, batch_state, uploaded, execution, {"file": scored, "labels": labels})
+    assert predictions["predicted_rings"].round(4).tolist() == played["predictions"]
+    assert predictions["record_id"].tolist() == [line.split(",")[0] for line in labels.read_text().splitlines()[1:]]
+
+    with pytest.raises(papermill.PapermillExecutionError) as refused:
+        run("99-clean-up.ipynb", tmp_path)
+    assert refused.value.ename == "CleanupNotConfirmed"
+    plan = printed(nbformat.read(tmp_path / "executed-99-clean-up.ipynb", as_version=4))
+    for line in (f"the models SageMaker pipeline {BATCH_PIPELINE} created", f"bucket {BATCH_ARTIFACT_BUCKET}",
+                 f"model package {package_arn}", f"model package group {MODEL_GROUP} if it holds no other package",
+                 f"model artifact {model_url}", f"file uploaded for scoring {uploaded_url}",
+                 f"bucket {DEFAULT_BUCKET} if nothing else is left in it"):
+        assert line in plan, line
+    assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == {DATA_BUCKET, DEFAULT_BUCKET, BATCH_ARTIFACT_BUCKET}
+
+    cleanup = run("99-clean-up.ipynb", tmp_path, CONFIRM_DELETE=True)
+    skipped["99-clean-up.ipynb"] = skipped_steps(cleanup)
+    report_skipped(skipped)
+    assert {b["Name"] for b in s3.list_buckets()["Buckets"]} == {DATA_BUCKET}  # default and artifact buckets gone
+    assert not s3.list_object_versions(Bucket=DATA_BUCKET).get("Versions")
+    assert sm.list_pipelines()["PipelineSummaries"] == []
+    assert boto3.client("logs").describe_log_groups()["logGroups"] == []
+    assert not state_file.exists() and not batch_file.exists()
 
 
 def test_the_helpers_import_without_the_sagemaker_sdk() -> None:

@@ -1,4 +1,4 @@
-"""One test per defect of the original solution (SPEC section 3): none of them may come back."""
+"""One test per defect of the original solution (docs/original-defects.md): none of them may come back."""
 
 from __future__ import annotations
 

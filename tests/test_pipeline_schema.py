@@ -45,7 +45,7 @@ with mock_aws():  # nothing reaches AWS while the definitions are built
                   instance_count=2, artifact_bucket="artifact-bucket")
     with open("tests/data/abalone.flow", encoding="utf-8") as handle:
         flow = json.load(handle)
-    script = PipelineSettings(**common, script_s3_uri="s3://artifact-bucket/pipeline-code/0123/transform_and_ingest.py")
+    script = PipelineSettings(**common, code_s3_uri="s3://artifact-bucket/pipeline-code/0123456789abcdef/")
     wrangler = PipelineSettings(**common, transform_mode=DATA_WRANGLER_FLOW,
                                 flow_s3_uri="s3://sagemaker-eu-west-1-123456789012/flows/abalone.flow", flow=flow,
                                 flow_output_name="7e3f1c2d-5b4a-4f6e-8d9c-0a1b2c3d4e5f.default")

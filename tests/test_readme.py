@@ -45,3 +45,39 @@ def test_every_template_parameter_is_documented(templates) -> None:
 def test_every_build_option_is_documented() -> None:
     for option in ("--out", "--version", "--artifacts-bucket", "--artifacts-prefix"):
         assert option in README
+
+
+def test_every_product_parameter_table_is_in_the_readme() -> None:
+    """The README's parameter tables are the products' ParameterTables (``python -m generators parameters``)."""
+    from generators.products import products
+    from generators.settings import Settings
+
+    for product in products():
+        rows = product.build(Settings()).table.readme_rows()
+        assert "\n".join(rows) in README, f"README: paste `python -m generators parameters --product {product.slug}`"
+
+
+def test_test_docstrings_cite_only_documents_that_exist() -> None:
+    """A test that points at a file of this repository (docs/..., README.md, a module path) names one that exists."""
+    folders = "docs|generators|security|seed-code|lambda_functions|notebooks|tests|benchmarks"
+    cited = re.compile(rf"(?<![\w/.-])((?:{folders})"
+                       r"/[\w./-]+\.(?:md|py|json|yml|yaml|ipynb))")
+    missing = []
+    for path in sorted((REPO_ROOT / "tests").glob("*.py")):
+        for match in cited.finditer(path.read_text(encoding="utf-8")):
+            if not (REPO_ROOT / match.group(1)).exists():
+                missing.append(f"{path.name}: {match.group(1)}")
+    assert not missing, missing
+
+
+def test_tests_cite_no_document_outside_the_repository() -> None:
+    """Design notes and issue texts are not in the repository: a test explains itself, cites the repository's
+    documents or AWS's public ones."""
+    outside = re.compile(r"\bSPEC(?:\.md| section)|\bSTYLE\.md|\b[Ii]ssue #?\d+|\.\./shared/|design card")
+    found = [
+        f"{path.relative_to(REPO_ROOT)}:{number}"
+        for path in sorted([*(REPO_ROOT / "tests").glob("*.py"), *(REPO_ROOT / "seed-code").glob("*/tests/*.py")])
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if outside.search(line) and path.name != "test_readme.py"
+    ]
+    assert not found, found

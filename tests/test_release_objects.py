@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from test_release_support import BUCKET, create_bucket, sha256_b64, spy_puts, tags
+from test_release_support import BUCKET, RELAY, create_bucket, make_repo_root, sha256_b64, spy_puts, tags
 
-from generators.release_aws import ConflictError, dns_suffix, location_to_region, object_url
-from generators.release_s3 import (
+from generators.build import build
+from generators.products import get, products, registered
+from generators.release.aws import ConflictError, dns_suffix, location_to_region, object_url
+from generators.release.s3 import (
     PROVISIONING_TAG,
     Artifact,
     Outcome,
+    ProductFiles,
     Publisher,
     State,
     git_source,
     manifest,
     parse_s3_location,
+    platform_files,
+    product_files,
     s3_template_filename,
 )
 from generators.settings import Settings, SettingsError
 
-KEY = "releases/s3-fs-ingestion/1.2.0/sm-policies.yaml"
+KEY = "releases/platform/1.2.0/sm-policies.yaml"
 
 
 @pytest.fixture
@@ -84,26 +89,68 @@ def test_put_sends_the_sha256_s3_verifies(s3) -> None:
     assert head["ChecksumSHA256"] == sha256_b64(artifact().body) == artifact().checksum
 
 
+def ingestion_files(body: bytes = b"zip") -> ProductFiles:
+    product = get("s3-fs-ingestion")
+    prefix = "releases/s3-fs-ingestion/1.2.0"
+    return ProductFiles(product, (
+        Artifact("seed-code-s3-fs-ingestion.zip", f"{prefix}/seed-code-s3-fs-ingestion.zip", body, (PROVISIONING_TAG,)),
+        Artifact("project-s3-fs-ingestion.yaml", f"{prefix}/project-s3-fs-ingestion.yaml", b"Resources: {}\n",
+                 (PROVISIONING_TAG,)),
+    ))
+
+
 def test_manifest_is_deterministic_and_identical_across_commits() -> None:
     settings = Settings("1.2.0", BUCKET)
-    files = [artifact()]
-    first = manifest(settings, files, {"git_commit": "aaa", "git_dirty": False})
-    again = manifest(settings, files, {"git_commit": "aaa", "git_dirty": False})
-    other_commit = manifest(settings, files, {"git_commit": "bbb", "git_dirty": False})
-    other_files = manifest(settings, [artifact(b"changed")], {"git_commit": "aaa", "git_dirty": False})
+    files, platform = [ingestion_files()], [artifact()]
+    first = manifest(settings, files, platform, {"git_commit": "aaa", "git_dirty": False})
+    again = manifest(settings, files, platform, {"git_commit": "aaa", "git_dirty": False})
+    other_commit = manifest(settings, files, platform, {"git_commit": "bbb", "git_dirty": False})
+    other_files = manifest(settings, [ingestion_files(b"changed")], platform, {"git_commit": "aaa", "git_dirty": False})
+    other_platform = manifest(settings, files, [artifact(b"changed")], {"git_commit": "aaa", "git_dirty": False})
     assert first.body == again.body
     assert first.same_content(other_commit.body), "re-running from another commit is not a conflict"
     assert not first.same_content(other_files.body)
+    assert not first.same_content(other_platform.body)
+    assert first.key == "releases/platform/1.2.0/manifest.json"
     document = json.loads(first.body)
-    assert document["files"] == [{"name": "sm-policies.yaml", "key": KEY, "size": 14,
-                                  "sha256": artifact().sha256, "content_type": "application/yaml"}]
+    assert document["platform"] == {"prefix": "releases/platform/1.2.0", "files": [
+        {"name": "sm-policies.yaml", "key": KEY, "size": 14, "sha256": artifact().sha256,
+         "content_type": "application/yaml"}]}
+    (product,) = document["products"]
+    assert (product["slug"], product["display_name"], product["prefix"], product["project_template"]) == (
+        "s3-fs-ingestion", "S3 to Feature Store ingestion", "releases/s3-fs-ingestion/1.2.0",
+        "releases/s3-fs-ingestion/1.2.0/project-s3-fs-ingestion.yaml")
+    assert [f["sha256"] for f in product["files"]] == [a.sha256 for a in ingestion_files().artifacts]
     assert "time" not in first.body.decode()
+
+
+def test_files_of_each_product_and_of_the_platform_come_from_the_build(tmp_path: Path) -> None:
+    """Each product's files go under its own prefix, zips first (the template names them); a file the product
+    declares but the build did not produce stops the release before any AWS call."""
+    settings = Settings("1.2.0", BUCKET)
+    with registered(RELAY):
+        result = build(settings, tmp_path / "build", make_repo_root(tmp_path / "repo"))
+        relay = product_files(settings, RELAY, result)
+        assert [a.key for a in relay.artifacts] == [
+            "releases/relay-echo/1.2.0/lambda-relay-echo.zip",
+            "releases/relay-echo/1.2.0/seed-code-relay-echo.zip",
+            "releases/relay-echo/1.2.0/project-relay-echo.yaml",
+        ]
+        assert relay.project_template.body == (tmp_path / "build" / "project-relay-echo.yaml").read_bytes()
+        for product in products():
+            assert {a.name for a in product_files(settings, product, result).artifacts} == set(product.files)
+    assert [a.key for a in platform_files(settings, result)] == [
+        "releases/platform/1.2.0/sm-policies.yaml", "releases/platform/1.2.0/sm-project-sc-portfolio.yaml"]
+    (tmp_path / "build" / "lambda-relay-echo.zip").unlink()
+    del result.archives["lambda-relay-echo.zip"]
+    with pytest.raises(ValueError, match="did not produce lambda-relay-echo.zip for product relay-echo"):
+        product_files(settings, RELAY, result)
 
 
 def test_manifest_from_another_commit_is_kept(s3) -> None:
     settings = Settings("1.2.0", BUCKET)
-    old = manifest(settings, [artifact()], {"git_commit": "aaa", "git_dirty": False})
-    new = manifest(settings, [artifact()], {"git_commit": "bbb", "git_dirty": False})
+    old = manifest(settings, [ingestion_files()], [artifact()], {"git_commit": "aaa", "git_dirty": False})
+    new = manifest(settings, [ingestion_files()], [artifact()], {"git_commit": "bbb", "git_dirty": False})
     publisher = Publisher(s3, BUCKET)
     publisher.publish(old)
     result = publisher.publish(new)
@@ -133,8 +180,9 @@ def test_s3_template_location_and_name() -> None:
     assert (location.bucket, location.prefix, location.uri) == ("studio-templates", "projects",
                                                                 "s3://studio-templates/projects/")
     assert parse_s3_location("s3://studio-templates").key("x.yaml") == "x.yaml"
-    assert s3_template_filename("1.2.0") == "s3-fs-ingestion-1-2-0.yaml"
-    assert s3_template_filename("2.0.0-rc.1+build.5") == "s3-fs-ingestion-2-0-0-rc-1-build-5.yaml"
+    assert s3_template_filename("s3-fs-ingestion", "1.2.0") == "s3-fs-ingestion-1-2-0.yaml"
+    assert s3_template_filename("s3-fs-ingestion", "2.0.0-rc.1+build.5") == "s3-fs-ingestion-2-0-0-rc-1-build-5.yaml"
+    assert s3_template_filename("relay-echo", "1.2.0") == "relay-echo-1-2-0.yaml"
     for bad in ("https://b/p", "s3://${AWS::AccountId}-x/p", "s3://Bad_Bucket/p"):
         with pytest.raises(SettingsError):
             parse_s3_location(bad)
@@ -149,7 +197,6 @@ def test_concurrent_conditional_write_is_retried(s3) -> None:
     assert result.outcome is Outcome.UPLOADED and len(spy.calls) == 2 and sleeps == [1]
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_manifest_source_names_the_commit_and_a_dirty_tree(tmp_path) -> None:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True).stdout

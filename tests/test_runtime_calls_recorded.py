@@ -54,8 +54,8 @@ from loading import load_event, load_module
 from moto import mock_aws
 from runtime_recording import activity, moto_eventbridge_notifications, recording
 
-from generators.release_s3 import PROVISIONING_TAG
-from generators.settings import PROJECT_TEMPLATE
+from generators.products.s3_fs_ingestion import PRODUCT as INGESTION
+from generators.release.s3 import PROVISIONING_TAG
 from security.runtime_iam import operations, pipeline_steps
 from security.runtime_iam.gate import simulate, summarize_denials
 from security.runtime_iam.model import RECORDED
@@ -63,6 +63,8 @@ from security.runtime_iam.recordings import Activity, Recordings
 from security.runtime_iam.roles import ROLES, TOLERATED_DENIALS
 from security.runtime_iam.service_calls import PUBLISHED_OBJECT_TAGS, Preconditions, pipeline_samples
 from security.scenarios import Scenario, scenarios
+
+PROJECT_TEMPLATE = INGESTION.template_name
 
 TESTS_DIR = Path(__file__).resolve().parent
 FIXTURE = TESTS_DIR / "runtime_recorded_calls.json"

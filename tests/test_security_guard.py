@@ -20,9 +20,9 @@ import pytest
 import yaml
 from troposphere.s3 import Bucket
 
-from generators.build import build, template_filename
+from generators.build import build, template_filename, template_names
 from generators.common import Suppression, suppress
-from generators.settings import TEMPLATE_NAMES, Settings
+from generators.settings import Settings
 from security import guard_gate
 from security.guard_gate import (
     Finding,
@@ -579,7 +579,7 @@ def test_cfn_guard_ignores_suppression_metadata_so_the_gate_applies_it(
 def test_selecting_rules_by_resource_type_loses_nothing_on_the_current_build(
     guard_kit: Kit, guard_rules: dict[str, GuardRule], guard_build: Path
 ) -> None:
-    paths = [guard_build / template_filename(name) for name in TEMPLATE_NAMES]
+    paths = [guard_build / template_filename(name) for name in template_names()]
     templates = {str(p): yaml.safe_load(p.read_text(encoding="utf-8")) for p in paths}
     selected = guard_gate.select_rules(guard_rules, guard_gate.resource_types(templates))
     assert 0 < len(selected) < len(guard_rules)
@@ -610,7 +610,7 @@ def test_the_command_line_prepares_and_reports(guard_kit: Kit, tmp_path: Path, c
     # main() insists on the generators' templates: a directory with only this one is refused clearly
     assert guard_gate.main(["--work", str(work), "--build", str(tmp_path)]) == 2
     assert "run python -m generators build" in capsys.readouterr().err
-    for name in TEMPLATE_NAMES:
+    for name in template_names():
         _write(tmp_path, name, {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {}})
     assert guard_gate.main(["--work", str(work), "--build", str(tmp_path), "--summary-json", str(summary)]) == 1
     report = json.loads(summary.read_text(encoding="utf-8"))

@@ -1,7 +1,7 @@
 """IAM deny-list over every policy of every template, resolved for every combination of conditions.
 
 Complements parliament (``tox -e security``), which judges actions without their resource scope: these
-tests check the scoping rules the product promises (SPEC section 3, README "Security").
+tests check the scoping rules the product promises (README "Security").
 """
 
 from __future__ import annotations
@@ -12,11 +12,15 @@ from collections import Counter
 
 import pytest
 
+from generators.products import products
 from security.iam_policies import IDENTITY, RESOURCE, TRUST, resolved_policies
 from security.policy_eval import as_list, statements
 from security.scenarios import ACCOUNT
 
-PRODUCT_ROLES = f"arn:aws:iam::{ACCOUNT}:role/sagemaker-fsi/sagemaker-fsi-"
+# Each product's own roles: role/sagemaker-<short>/sagemaker-<short>-* (ProjectNames).
+PRODUCT_ROLES = tuple(
+    f"arn:aws:iam::{ACCOUNT}:role{product.names.role_path}{product.names.role_prefix}" for product in products()
+)
 READ_VERBS = ("Get", "List", "Describe", "Search", "BatchGet", "Head")
 # Write actions that IAM cannot scope to a resource, allowed on "*" with the reason.
 WRITE_ACTIONS_WITHOUT_RESOURCE_SCOPE: dict[str, str] = {

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from generators.settings import POLICIES_TEMPLATE, PROJECT_TEMPLATE
+from generators.products import products
+from generators.products.s3_fs_ingestion import PRODUCT as INGESTION
+from generators.settings import POLICIES_TEMPLATE
 from security.launch_role import (
     EXCLUDED,
     MANAGED_POLICY,
@@ -23,6 +25,8 @@ from security.launch_role import (
 from security.policy_eval import allows
 from security.scenarios import scenarios
 
+PROJECT_TEMPLATE = INGESTION.template_name
+PROJECT_TEMPLATES = [product.template_name for product in products()]
 cfnlint_schema = pytest.importorskip("cfnlint.schema")
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -60,8 +64,9 @@ def _normalise(action: str) -> str:
     return f"{service.lower()}:{name}"
 
 
-def test_every_project_resource_type_is_in_the_table(templates) -> None:
-    types = {r["Type"] for r in templates[PROJECT_TEMPLATE]["Resources"].values()}
+@pytest.mark.parametrize("project_template", PROJECT_TEMPLATES)
+def test_every_project_resource_type_is_in_the_table(templates, project_template) -> None:
+    types = {r["Type"] for r in templates[project_template]["Resources"].values()}
     assert types <= set(REQUIRED), f"add to security/launch_role.py REQUIRED: {sorted(types - set(REQUIRED))}"
     assert types <= set(EXCLUDED) | {"AWS::CodeBuild::Project"}
 
@@ -103,9 +108,10 @@ def test_table_matches_the_cloudformation_handler_schema(resource_type: str) -> 
         assert len(reason.split()) >= 4, f"{resource_type} {pattern}: give a reason"
 
 
-def test_launch_role_policy_covers_create_update_delete_for_every_scenario(templates) -> None:
+@pytest.mark.parametrize("project_template", PROJECT_TEMPLATES)
+def test_launch_role_policy_covers_create_update_delete_for_every_scenario(templates, project_template) -> None:
     policy = _launch_policy(templates)
-    project_scenarios = scenarios(PROJECT_TEMPLATE, templates[PROJECT_TEMPLATE])
+    project_scenarios = scenarios(project_template, templates[project_template])
     assert len(project_scenarios) >= 8, [s.label for s in project_scenarios]  # trigger x suffix x source
     missing = []
     checked = 0

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from generators.settings import PROJECT_TEMPLATE
+from generators.products.s3_fs_ingestion import PRODUCT as INGESTION
 from security.iam_conditions import Policy, Request, UnsupportedPolicy, evaluate, statement_applies
 from security.launch_role import MANAGED_POLICY, MANAGED_POLICY_RELIANCE, requirements
 from security.runtime_iam import operations
@@ -30,6 +30,8 @@ from security.runtime_iam.recordings import Activity, Recordings
 from security.runtime_iam.roles import MANAGED_POLICY_DIR, ROLES, TOLERATED_DENIALS, managed_policy
 from security.runtime_iam.service_calls import Preconditions, code_pipeline_calls, preconditions_from_readme
 from security.scenarios import ACCOUNT, scenarios
+
+PROJECT_TEMPLATE = INGESTION.template_name
 
 REPO = Path(__file__).resolve().parent.parent
 RECORDED = REPO / "tests" / "runtime_recorded_calls.json"
@@ -241,7 +243,7 @@ def test_the_evaluator_supports_every_element_of_the_vendored_policies(path: Pat
 
 
 def test_managed_policy_facts_pass_connection_and_use_connection() -> None:
-    """What the AWS-managed policies allow for CodeConnections (issue 10 defects 5 and 7): the launch policy
+    """What the AWS-managed policies allow for CodeConnections (README "Before you deploy", item 5): the launch policy
     passes connections of either ARN prefix, with either action, only to CodePipeline; the CodePipeline and
     CodeBuild policies use a connection only when it is tagged sagemaker=true (any letter case)."""
     launch = [managed_policy(LAUNCH_MANAGED)]
@@ -397,10 +399,10 @@ def test_a_connection_without_the_sagemaker_tag_is_denied_to_the_codepipeline_ro
 
 def test_a_flow_outside_sagemaker_buckets_is_denied_to_the_codebuild_role(templates, recordings: Recordings) -> None:
     """The build reads the flow with the CodeBuild role, whose managed policy reads only sagemaker-* and
-    aws-glue-* buckets: the scenario's sample flow URL (s3://my-data-bucket/...) is denied."""
+    aws-glue-* buckets: a flow in the data bucket (s3://my-data-bucket/...) is denied, the documented
+    location (a sagemaker-* bucket) is allowed."""
     project = _project(templates)
-    flow = project.parameters["DataWranglerFlowUrl"]
-    assert not flow.removeprefix("s3://").startswith(("sagemaker-", "aws-glue-"))
+    flow = "s3://my-data-bucket/flows/abalone.flow"
     read = _recorded(recordings, "GetObject", Bucket=Preconditions().flow_url.removeprefix("s3://").split("/", 1)[0])
     bucket, key = flow.removeprefix("s3://").split("/", 1)
     elsewhere = ApiCall("s3", "GetObject", {**read.params, "Bucket": bucket, "Key": key})

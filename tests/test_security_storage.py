@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from generators.settings import PROJECT_TEMPLATE
+from generators.products.s3_fs_ingestion import PRODUCT as INGESTION
 from security.policy_eval import as_list, statements
 from security.scenarios import all_scenarios
+
+PROJECT_TEMPLATE = INGESTION.template_name
 
 
 @pytest.fixture(scope="module")

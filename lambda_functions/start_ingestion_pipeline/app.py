@@ -18,7 +18,12 @@ Configuration, read on every invocation from the environment:
 * ``MANIFEST_BUCKET`` -- the project's artifact bucket, where the function writes a one-object manifest
   for an upload the pipeline cannot take as ``InputDataUrl`` (see below); optional: without it such
   uploads are refused (dead-letter queue);
-* ``MANIFEST_PREFIX`` -- key prefix of those manifests (default ``input-manifests/``).
+* ``MANIFEST_PREFIX`` -- key prefix of those manifests (default ``input-manifests/``);
+* ``START_WITH_MANIFEST`` -- ``always``: every upload reaches the pipeline through a manifest (products whose
+  pipeline reads manifests only, e.g. batch inference, where the manifest keeps the full key in the output's
+  path); ``when-needed`` (default): only the uploads ``InputDataUrl`` cannot carry;
+* ``MISSING_PIPELINE_HINT`` -- optional: what to do when the pipeline does not exist yet, added to the error
+  (e.g. "approve a model package in group X").
 
 Each invocation writes exactly one log line and returns a small summary:
 
@@ -151,6 +156,8 @@ class Settings:
     suffix: str = ""
     manifest_bucket: str = ""
     manifest_prefix: str = DEFAULT_MANIFEST_PREFIX
+    always_manifest: bool = False
+    missing_pipeline_hint: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -169,7 +176,18 @@ class Settings:
             suffix=env.get("DATA_SUFFIX", ""),
             manifest_bucket=env.get("MANIFEST_BUCKET", "").strip(),
             manifest_prefix=env.get("MANIFEST_PREFIX", "").strip() or DEFAULT_MANIFEST_PREFIX,
+            always_manifest=_manifest_mode(env.get("START_WITH_MANIFEST", "")),
+            missing_pipeline_hint=env.get("MISSING_PIPELINE_HINT", "").strip(),
         )
+
+
+def _manifest_mode(value: str) -> bool:
+    mode = value.strip().lower() or "when-needed"
+    if mode not in ("always", "when-needed"):
+        raise ConfigurationError(
+            f"START_WITH_MANIFEST is {value!r}: use 'always' or 'when-needed' (the project stack sets it)"
+        )
+    return mode == "always"
 
 
 @dataclass(frozen=True)
@@ -383,6 +401,8 @@ def manifest_for(settings: Settings, upload: Upload, token: str) -> Manifest:
 
 
 def _why_manifest(upload: Upload) -> str:
+    if not upload.needs_manifest:
+        return "is read through a manifest (START_WITH_MANIFEST=always)"
     if len(upload.url) > PARAMETER_VALUE_MAX:
         return f"is {len(upload.url)} characters long (a pipeline parameter value takes at most {PARAMETER_VALUE_MAX})"
     return f"has a file name over {FILE_NAME_MAX_BYTES} bytes (the longest a processing instance can store)"
@@ -392,7 +412,7 @@ def start_request(settings: Settings, upload: Upload, manifest: Manifest | None 
     """The StartPipelineExecution arguments: a function of the upload and settings only, so a
     redelivered event sends byte-identical requests with the same token. With a manifest, the
     execution reads the object through it (``InputManifestUrl``) instead of ``InputDataUrl``."""
-    if upload.needs_manifest and manifest is None:
+    if (upload.needs_manifest or settings.always_manifest) and manifest is None:
         raise UnprocessableUpload(f"{upload.url[:100]}... can only reach the pipeline through a manifest")
     token = client_request_token(settings, upload)
     parameter = {"Name": MANIFEST_PARAMETER, "Value": manifest.url} if manifest else {
@@ -447,7 +467,7 @@ def start_execution(client: Any, settings: Settings, upload: Upload, event_id: s
                               "pipeline": settings.pipeline_name}
     token = client_request_token(settings, upload)
     manifest = None
-    if upload.needs_manifest:
+    if upload.needs_manifest or settings.always_manifest:
         try:
             manifest = manifest_for(settings, upload, token)
         except UnprocessableUpload as error:
@@ -505,8 +525,10 @@ def _log_failure(error: ClientError, settings: Settings, fields: dict[str, Any])
                      "the dead-letter queue", settings.pipeline_name, code, details.get("Message", ""),
                      extra=extra)
     else:
-        logger.error("Cannot start %s (%s): %s", settings.pipeline_name, code,
-                     hint.format(pipeline=settings.pipeline_name), extra=extra)
+        advice = hint.format(pipeline=settings.pipeline_name)
+        if code == "ResourceNotFound" and settings.missing_pipeline_hint:
+            advice = f"{advice}; {settings.missing_pipeline_hint}"
+        logger.error("Cannot start %s (%s): %s", settings.pipeline_name, code, advice, extra=extra)
 
 
 def _skipped(skip: Skip, event: Any) -> dict[str, Any]:

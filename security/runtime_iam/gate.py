@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from generators.settings import POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE, PROJECT_TEMPLATE
+from generators.products.s3_fs_ingestion import PRODUCT as INGESTION
+from generators.settings import POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE
 
 from ..iam_conditions import Policy, Request, evaluate
 from ..scenarios import Scenario, scenarios
@@ -24,6 +25,8 @@ from .model import LISTED, RECORDED, Env, IamRequest, Verdict
 from .recordings import Recordings
 from .roles import ROLES, TOLERATED_DENIALS, managed_policy, resource_policies, role_arn, template_policies
 from .service_calls import PUBLISHED_OBJECT_TAGS, Preconditions, listed_calls
+
+PROJECT_TEMPLATE = INGESTION.template_name
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from generators.blocks.seed_code_cicd import CODEBUILD_ROLE, CODEPIPELINE_ROLE, EVENTS_ROLE, EXECUTION_ROLE
 from generators.policies import LAUNCH_ROLE
-from generators.project import CODEBUILD_ROLE, CODEPIPELINE_ROLE, EVENTS_ROLE, EXECUTION_ROLE
 
 from ..iam_conditions import Policy
 from ..scenarios import ACCOUNT, PARTITION, Scenario

@@ -2,9 +2,9 @@
 
 1. apply ``feature_group.json`` to the feature group ``FEATURE_GROUP_NAME`` (create it, add new features,
    or refuse an incompatible change);
-2. ``Script`` mode: upload ``processing/transform_and_ingest.py`` to
-   ``s3://$ARTIFACT_BUCKET/pipeline-code/<content hash>/``; ``DataWranglerFlow`` mode: read the flow
-   from ``DATA_WRANGLER_FLOW_URL``;
+2. ``Script`` mode: upload every file of ``processing/`` (not its tests, not ``__pycache__``) to
+   ``s3://$ARTIFACT_BUCKET/pipeline-code/<hash of the folder's content>/``; the same code keeps the same
+   prefix and is not uploaded again. ``DataWranglerFlow`` mode: read the flow from ``DATA_WRANGLER_FLOW_URL``;
 3. upsert the SageMaker pipeline ``SAGEMAKER_PIPELINE_NAME`` with the project's tags;
 4. print the pipeline's ARN on standard output.
 
@@ -44,7 +44,12 @@ from feature_store.apply import FeatureGroupError, apply, load_definition
 LOG = logging.getLogger("deploy")
 SEED_DIR = Path(__file__).resolve().parent
 FEATURE_GROUP_FILE = SEED_DIR / "feature_group.json"
-PROCESSING_SCRIPT = SEED_DIR / "processing" / "transform_and_ingest.py"
+PROCESSING_DIR = SEED_DIR / "processing"  # Script mode: the processing job's code, shipped whole
+ENTRY_POINT = "transform_and_ingest.py"  # the file of PROCESSING_DIR the processing job runs
+CODE_PREFIX = "pipeline-code"
+# Not shipped: tests, caches, hidden files (the processing job needs none of them).
+SKIPPED_DIRS = frozenset({"__pycache__", "tests"})
+SKIPPED_SUFFIXES = frozenset({".pyc", ".pyo"})
 SCRIPT = "Script"
 DATA_WRANGLER_FLOW = "DataWranglerFlow"
 
@@ -151,17 +156,51 @@ class BuildEnvironment:
         ]
 
 
-def upload_script(s3, bucket: str, path: Path = PROCESSING_SCRIPT) -> str:
-    """Upload the processing script under its content hash (the same bytes keep the same URI)."""
-    body = path.read_bytes()
-    key = f"pipeline-code/{hashlib.sha256(body).hexdigest()[:16]}/{path.name}"
-    try:
-        s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "PreconditionFailed":
-            raise
-        LOG.info("s3://%s/%s is already there", bucket, key)
-    return f"s3://{bucket}/{key}"
+def code_files(directory: Path = PROCESSING_DIR) -> dict[str, bytes]:
+    """What the processing job gets of ``directory``: every file by its path below it (``/``-separated, sorted),
+    without tests (``tests/``, ``test_*.py``, ``*_test.py``, ``conftest.py``), ``__pycache__``, compiled or
+    hidden files."""
+    files = {}
+    for path in directory.rglob("*"):
+        relative = path.relative_to(directory)
+        name = relative.name
+        if (not path.is_file() or path.suffix in SKIPPED_SUFFIXES
+                or any(part in SKIPPED_DIRS or part.startswith(".") for part in relative.parts)
+                or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"):
+            continue
+        files[relative.as_posix()] = path.read_bytes()
+    return dict(sorted(files.items()))
+
+
+def code_hash(files: dict[str, bytes]) -> str:
+    """The hash of a folder's content: each file's path, size and bytes, in path order (SHA-256, 64 bits)."""
+    digest = hashlib.sha256()
+    for relative, body in sorted(files.items()):
+        digest.update(f"{relative}\0{len(body)}\0".encode())
+        digest.update(body)
+    return digest.hexdigest()[:16]
+
+
+def upload_code(s3, bucket: str, directory: Path = PROCESSING_DIR) -> str:
+    """Upload the folder under the hash of its content; return the prefix, ``s3://bucket/pipeline-code/<hash>/``.
+
+    The same code keeps the same prefix, any change makes a new one. Objects already there are kept
+    (``IfNoneMatch``): their key names their content, so a re-run after a partial upload completes the set.
+    """
+    files = code_files(directory)
+    if ENTRY_POINT not in files:
+        raise DeployError(f"{directory} has no {ENTRY_POINT}: the processing job runs that file")
+    prefix = f"{CODE_PREFIX}/{code_hash(files)}/"
+    for relative, body in files.items():
+        key = prefix + relative
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "PreconditionFailed":
+                raise
+            LOG.info("s3://%s/%s is already there", bucket, key)
+    LOG.info("processing code: %d file(s) under s3://%s/%s", len(files), bucket, prefix)
+    return f"s3://{bucket}/{prefix}"
 
 
 def read_flow(s3, url: str) -> dict:
@@ -202,10 +241,9 @@ def deploy(env: BuildEnvironment, boto_session: boto3.session.Session | None = N
     s3 = session.client("s3")
     try:
         if env.transform_mode == SCRIPT:
-            script_uri, flow = upload_script(s3, env.artifact_bucket), None
-            LOG.info("processing script: %s", script_uri)
+            code_uri, flow = upload_code(s3, env.artifact_bucket), None
         else:
-            script_uri, flow = None, read_flow(s3, env.flow_url)
+            code_uri, flow = None, read_flow(s3, env.flow_url)
     except (ClientError, BotoCoreError) as error:
         raise DeployError(f"pipeline code: {error}") from error
 
@@ -218,7 +256,7 @@ def deploy(env: BuildEnvironment, boto_session: boto3.session.Session | None = N
         name=env.pipeline_name, role_arn=env.pipeline_role_arn, region=env.region,
         feature_group_name=env.feature_group_name, instance_type=env.instance_type,
         instance_count=env.instance_count, artifact_bucket=env.artifact_bucket,
-        transform_mode=env.transform_mode, script_s3_uri=script_uri, flow_s3_uri=env.flow_url or None,
+        transform_mode=env.transform_mode, code_s3_uri=code_uri, flow_s3_uri=env.flow_url or None,
         flow=flow, flow_output_name=env.flow_output_name or None,
     )
     pipeline = build_pipeline(settings, PipelineSession(boto_session=session, default_bucket=env.artifact_bucket))

@@ -21,13 +21,14 @@ condition step       true when                                        runs
 ``IsInputMissing``   both are ""                                      the fail step ``InputMissing``
 ===================  ===============================================  ========================================
 
-* ``Script`` mode: the scikit-learn image runs ``processing/transform_and_ingest.py`` (uploaded by the build
-  to an ``s3://`` URI). Object path (``TransformAndIngest``): the object is the ``data`` input, on ONE
-  instance whatever ``ProcessingInstanceCount`` says (a single CSV object is not split: more instances would
-  sit idle). Manifest path (``TransformAndIngestManifest``): the manifest object itself is the ``manifest``
-  input (a short key, so SageMaker can always download it) and the script reads the listed objects from S3
-  itself, each of the ``ProcessingInstanceCount`` instances taking the objects whose URL hashes to its index
-  (``/opt/ml/config/resourceconfig.json``). That works for keys of any length.
+* ``Script`` mode: the scikit-learn image runs ``processing/transform_and_ingest.py``. The build uploads the
+  whole ``processing/`` folder under a content-hashed prefix; the steps' ``code`` input is that prefix, so the
+  entry point finds its sibling modules beside it. Object path (``TransformAndIngest``): the object is the
+  ``data`` input, on ONE instance whatever ``ProcessingInstanceCount`` says (a single CSV object is not split:
+  more instances would sit idle). Manifest path (``TransformAndIngestManifest``): the manifest object itself is
+  the ``manifest`` input (a short key, so SageMaker can always download it) and the script reads the listed
+  objects from S3 itself, each of the ``ProcessingInstanceCount`` instances taking the objects whose URL hashes
+  to its index (``/opt/ml/config/resourceconfig.json``). That works for keys of any length.
 * ``DataWranglerFlow`` mode: the Data Wrangler image runs a flow. The data input is named after the flow's
   source dataset, which is how the container finds it, and the flow's output goes to the feature group named
   by the ``FeatureGroupName`` parameter. Object path (``DataWranglerFlowToFeatureStore``): ``InputDataUrl`` as
@@ -61,7 +62,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sagemaker.core import image_uris
-from sagemaker.core.processing import Processor, ScriptProcessor
+from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import (
     ProcessingInput,
     ProcessingOutput,
@@ -90,6 +91,8 @@ TRANSFORM_MODES = (SCRIPT, DATA_WRANGLER_FLOW)
 
 SKLEARN_VERSION = "1.2-1"  # Python 3.9, pandas and boto3: all the processing script needs
 PROCESSING_DIR = "/opt/ml/processing"
+CODE_DIR = f"{PROCESSING_DIR}/input/code"  # Script mode: the processing/ folder, the script's directory
+ENTRY_POINT = "transform_and_ingest.py"  # Script mode: the file of processing/ the container runs
 DATA_DIR = f"{PROCESSING_DIR}/input/data"
 MANIFEST_DIR = f"{PROCESSING_DIR}/input/manifest"
 DOWNLOAD_DIR = f"{PROCESSING_DIR}/downloads"  # manifest path: one listed object at a time, on the ML volume
@@ -147,7 +150,7 @@ class PipelineSettings:
     instance_count: int
     artifact_bucket: str
     transform_mode: str = SCRIPT
-    script_s3_uri: str | None = None  # Script mode: the uploaded processing script
+    code_s3_uri: str | None = None  # Script mode: the uploaded processing/ folder, s3://bucket/prefix/
     flow_s3_uri: str | None = None  # DataWranglerFlow mode: the .flow file
     flow: dict | None = None  # DataWranglerFlow mode: its parsed content
     flow_output_name: str | None = None  # DataWranglerFlow mode: "<node id>.<output>"
@@ -288,16 +291,28 @@ def retry_policies() -> list:
 
 
 def _script_processor(settings: PipelineSettings, params: Parameters, session: PipelineSession,
-                      instance_count: Any) -> ScriptProcessor:
-    return ScriptProcessor(
+                      instance_count: Any) -> Processor:
+    """The scikit-learn image running the entry point of the ``code`` input (see :func:`_code_input`).
+
+    Not the SDK's ScriptProcessor (its ``code`` is one file: an S3 prefix of that file's key brings no
+    sibling module) nor FrameworkProcessor (its ``source_dir`` is a tar.gz uploaded at definition time
+    under a job name with a timestamp, unpacked by a bash wrapper: a new code location at every build).
+    """
+    return Processor(
         role=settings.role_arn,
         image_uri=image_uris.retrieve("sklearn", settings.region, version=SKLEARN_VERSION),
-        command=["python3"],
+        entrypoint=["python3", f"{CODE_DIR}/{ENTRY_POINT}"],
         instance_type=params.instance_type,
         instance_count=instance_count,
         base_job_name="transform-and-ingest",
         sagemaker_session=session,
     )
+
+
+def _code_input(settings: PipelineSettings) -> ProcessingInput:
+    """The whole processing/ folder, as uploaded by the build: every object under the hashed prefix lands in
+    :data:`CODE_DIR` by its key below the prefix (S3Prefix), so the modules sit beside the entry point."""
+    return _s3_input("code", settings.code_s3_uri, CODE_DIR)
 
 
 def _failed_rows_output(settings: PipelineSettings) -> ProcessingOutput:
@@ -319,18 +334,17 @@ def _script_arguments(params: Parameters, settings: PipelineSettings) -> list:
 
 def script_steps(settings: PipelineSettings, params: Parameters, session: PipelineSession) -> tuple:
     """The object step and the manifest step of Script mode."""
-    if not settings.script_s3_uri or not settings.script_s3_uri.startswith("s3://"):
-        raise ValueError("Script mode needs the processing script as an s3:// URI")
+    uri = settings.code_s3_uri
+    if not uri or not uri.startswith("s3://") or not uri.endswith("/"):
+        raise ValueError(f"Script mode needs the uploaded processing/ folder as an s3://bucket/prefix/ URI: {uri!r}")
     object_args = _script_processor(settings, params, session, instance_count=1).run(
-        code=settings.script_s3_uri,
-        inputs=[_s3_input("data", params.input_data_url, DATA_DIR)],
+        inputs=[_s3_input("data", params.input_data_url, DATA_DIR), _code_input(settings)],
         outputs=[_failed_rows_output(settings)],
         # The object's URL is read from /opt/ml/config/processingjobconfig.json, not passed here.
         arguments=["--input-dir", DATA_DIR, *_script_arguments(params, settings)],
     )
     manifest_args = _script_processor(settings, params, session, instance_count=params.instance_count).run(
-        code=settings.script_s3_uri,
-        inputs=[_s3_input("manifest", params.input_manifest_url, MANIFEST_DIR)],
+        inputs=[_s3_input("manifest", params.input_manifest_url, MANIFEST_DIR), _code_input(settings)],
         outputs=[_failed_rows_output(settings)],
         arguments=["--manifest-dir", MANIFEST_DIR, "--download-dir", DOWNLOAD_DIR,
                    *_script_arguments(params, settings)],

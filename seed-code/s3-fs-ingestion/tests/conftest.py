@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +18,15 @@ from featurestore_standin import FeatureStoreStandIn
 
 TESTS_DIR = Path(__file__).resolve().parent
 SEED_DIR = TESTS_DIR.parent
+PROCESSING_DIR = SEED_DIR / "processing"
 DATA_DIR = TESTS_DIR / "data"
 REGION = "eu-west-1"
+
+# The processing modules import each other by name, as in the container, where the folder is the entry
+# point's directory (sys.path[0]); the tests import them the same way (never as ``processing.<module>``,
+# which would load a second copy of each).
+if str(PROCESSING_DIR) not in sys.path:
+    sys.path.insert(0, str(PROCESSING_DIR))
 
 for _name in list(os.environ):
     if _name.startswith(("AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS")) or _name in (

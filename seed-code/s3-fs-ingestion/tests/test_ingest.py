@@ -1,4 +1,5 @@
-"""processing/transform_and_ingest.py end to end, against the Feature Store stand-in on 127.0.0.1."""
+"""The processing job (processing/, entry point transform_and_ingest.py) end to end, against the Feature Store
+stand-in on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import DATA_DIR, SEED_DIR
+from conftest import DATA_DIR, PROCESSING_DIR
 from featurestore_standin import FeatureStoreStandIn
 
-from processing import transform_and_ingest as tai
+import deploy
+import feature_store_writer
+import transform
+import transform_and_ingest as tai
+from ingest import FAILED_ROW_NUMBER, FAILURE_REASON
 
-SCRIPT = SEED_DIR / "processing" / "transform_and_ingest.py"
 ABALONE_CSV = DATA_DIR / "abalone_sample.csv"
 
 
@@ -25,7 +29,7 @@ ABALONE_CSV = DATA_DIR / "abalone_sample.csv"
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore makes one attempt per call, so the script's own retries are what is tested; no waiting."""
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    monkeypatch.setattr(tai, "RETRY_BASE_DELAY", 0.001)
+    monkeypatch.setattr(feature_store_writer, "RETRY_BASE_DELAY", 0.001)
 
 
 @pytest.fixture
@@ -139,7 +143,7 @@ def test_rows_that_cannot_be_cast_or_written_are_kept_and_fail_the_job(
 
     failed = pd.read_csv(tmp_path / "failed" / "sub" / "bad.csv", dtype=str)
     assert list(failed.columns[:2]) == ["Sex", "Length"]  # the original columns, for a fix and re-upload
-    reasons = dict(zip(failed[tai.FAILED_ROW_NUMBER].astype(int), failed[tai.FAILURE_REASON], strict=True))
+    reasons = dict(zip(failed[FAILED_ROW_NUMBER].astype(int), failed[FAILURE_REASON], strict=True))
     assert reasons.pop(3) == "column 'length': cannot cast to Fractional: 'oops'"
     assert reasons.pop(5) == "column 'sex': no one-hot feature for value 'X'"
     assert [reason.split(":")[0] for reason in reasons.values()] == ["ValidationError"]
@@ -154,14 +158,14 @@ def test_persistent_throttling_ends_in_failed_rows_not_in_silence(
     assert ingest(inputs, tmp_path / "failed") == 1
     failed = pd.read_csv(tmp_path / "failed" / "a.csv")
     assert len(failed) == 40
-    assert failed[tai.FAILURE_REASON].str.startswith("not written after 8 attempts").all()
+    assert failed[FAILURE_REASON].str.startswith("not written after 8 attempts").all()
 
 
 @pytest.mark.usefixtures("fast_retries")
 def test_put_record_is_used_when_botocore_has_no_batch_write(
     abalone: FeatureStoreStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tai, "supports_batch_write", lambda client: False)
+    monkeypatch.setattr(feature_store_writer, "supports_batch_write", lambda client: False)
     abalone.throttle_next_calls(3)
     inputs = place(tmp_path / "in", ("a.csv", ABALONE_CSV))
     assert ingest(inputs, tmp_path / "failed") == 0
@@ -173,21 +177,21 @@ def test_the_installed_botocore_has_batch_write_record() -> None:
     import boto3
 
     client = boto3.client("sagemaker-featurestore-runtime", region_name="eu-west-1")
-    assert tai.supports_batch_write(client)
+    assert feature_store_writer.supports_batch_write(client)
 
 
 @pytest.mark.usefixtures("fast_retries")
 def test_large_files_are_read_in_chunks_with_continuous_row_numbers(
     abalone: FeatureStoreStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tai, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(transform, "CHUNK_ROWS", 7)
     lines = ABALONE_CSV.read_text().splitlines()
     lines[30] = "M,0.1,0.365,0.095,0.514,0.2245,0.101,0.15,many"
     inputs = place(tmp_path / "in", ("a.csv", "\n".join(lines) + "\n"))
     assert ingest(inputs, tmp_path / "failed", "abalone", "--source-uri", "s3://b/a.csv") == 1
     assert len(abalone.latest("abalone")) == 39 and "s3://b/a.csv#40" in abalone.latest("abalone")
     failed = pd.read_csv(tmp_path / "failed" / "a.csv")
-    assert failed[tai.FAILED_ROW_NUMBER].tolist() == [30] and failed["Rings"].tolist() == ["many"]
+    assert failed[FAILED_ROW_NUMBER].tolist() == [30] and failed["Rings"].tolist() == ["many"]
 
 
 @pytest.mark.filterwarnings("ignore:Length of header or names does not match length of data")
@@ -203,7 +207,7 @@ def test_short_rows_and_trailing_delimiters(abalone: FeatureStoreStandIn, tmp_pa
     assert set(records["s3://b/short.csv#2"]) == {"record_id", "event_time", "sex_m", "sex_f", "sex_i", "length",
                                                   "diameter"}
     failed = pd.read_csv(tmp_path / "failed" / "short.csv", keep_default_na=False)
-    assert failed[tai.FAILURE_REASON].tolist() == ["column 'sex': no one-hot feature for value 'NA'"]
+    assert failed[FAILURE_REASON].tolist() == ["column 'sex': no one-hot feature for value 'NA'"]
 
 
 def test_a_file_with_clashing_columns_is_set_aside(abalone: FeatureStoreStandIn, tmp_path: Path) -> None:
@@ -231,16 +235,23 @@ def test_an_unknown_feature_group_stops_the_job(standin: FeatureStoreStandIn, tm
     assert ingest(inputs, tmp_path / "failed", "no-such-group") == 2
 
 
-def test_the_script_runs_on_its_own_like_in_the_container(abalone: FeatureStoreStandIn, tmp_path: Path) -> None:
-    """A separate interpreter, the script file alone, endpoints only from the environment."""
+def test_the_shipped_folder_runs_on_its_own_like_in_the_container(abalone: FeatureStoreStandIn, tmp_path: Path) -> None:
+    """What the build ships (deploy.code_files), alone in a directory, run as SageMaker runs it:
+    ``python3 <code dir>/transform_and_ingest.py`` from another working directory, a separate interpreter
+    with no PYTHONPATH, endpoints only from the environment. Python puts the script's directory first on
+    sys.path ("The initialization of the sys.path module search path", Python documentation), which is how
+    the entry point finds its sibling modules."""
     code_dir = tmp_path / "code"
-    code_dir.mkdir()
-    shutil.copyfile(SCRIPT, code_dir / SCRIPT.name)
+    for relative, body in deploy.code_files(PROCESSING_DIR).items():
+        (code_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        (code_dir / relative).write_bytes(body)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     inputs = place(tmp_path / "in", ("abalone_sample.csv", ABALONE_CSV))
     completed = subprocess.run(  # noqa: S603
-        [sys.executable, str(code_dir / SCRIPT.name), "--input-dir", str(inputs), "--feature-group-name",
+        [sys.executable, str(code_dir / deploy.ENTRY_POINT), "--input-dir", str(inputs), "--feature-group-name",
          "abalone", "--failed-rows-dir", str(tmp_path / "failed"), "--source-uri", "s3://b/in/abalone_sample.csv"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""}, capture_output=True, text=True, timeout=120,
+        cwd=elsewhere, env={**os.environ, "PYTHONPATH": ""}, capture_output=True, text=True, timeout=120,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
@@ -248,11 +259,21 @@ def test_the_script_runs_on_its_own_like_in_the_container(abalone: FeatureStoreS
     assert '"written": 40' in completed.stderr
 
 
-def test_the_script_needs_only_the_standard_library_pandas_and_boto3() -> None:
-    tree = ast.parse(SCRIPT.read_text(encoding="utf-8"))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
-    third_party = imported - set(sys.stdlib_module_names)
+def test_the_processing_folder_needs_only_the_standard_library_pandas_and_boto3() -> None:
+    """The scikit-learn image has no SageMaker SDK: every module of the folder imports the standard library,
+    pandas, boto3/botocore or another module of the folder, and no module hides a standard one (the folder
+    comes first on sys.path in the container)."""
+    modules = {path.stem for path in PROCESSING_DIR.glob("*.py")}
+    assert deploy.ENTRY_POINT[:-3] in modules
+    assert not modules & set(sys.stdlib_module_names), "a module of processing/ shadows the standard library"
+    third_party: set[str] = set()
+    for path in PROCESSING_DIR.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+        assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree)), (
+            f"{path.name}: a relative import fails when the entry point runs as a script")
+        third_party |= imported - set(sys.stdlib_module_names) - modules
     assert third_party == {"boto3", "botocore", "pandas"}

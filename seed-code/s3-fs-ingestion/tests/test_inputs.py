@@ -28,7 +28,8 @@ from conftest import DATA_DIR, REGION
 from featurestore_standin import FeatureStoreStandIn
 from moto import mock_aws
 
-from processing import transform_and_ingest as tai
+import transform_and_ingest as tai
+from inputs import failed_rows_name, source_name
 
 ABALONE_CSV = DATA_DIR / "abalone_sample.csv"
 ROWS = 40  # data rows of abalone_sample.csv
@@ -222,7 +223,7 @@ def test_an_object_with_a_1024_byte_key_is_ingested_through_the_manifest(
     # The same identifiers the object path derives for that URL (stable across both paths):
     # source_name() only computes with the path, it never touches the file system.
     last = key.rsplit("/", 1)[1]
-    object_path_source = tai.source_name(tmp_path / "in" / last, tmp_path / "in", url)
+    object_path_source = source_name(tmp_path / "in" / last, tmp_path / "in", url)
     assert set(records) == {f"{object_path_source}#{row}" for row in range(1, ROWS + 1)}
     assert not list((tmp_path / "downloads").rglob("*.download"))  # each download is removed once ingested
 
@@ -238,7 +239,7 @@ def test_both_paths_give_an_object_the_same_record_ids(abalone: FeatureStoreStan
     assert run_script(tmp_path, "--input-dir", str(inputs), "--job-config", str(config)) == 0
     by_object_path = set(abalone.latest("abalone"))
 
-    # A manifest with a deeper prefix (as issue 15's batches may write) naming the same object.
+    # A manifest with a deeper prefix (as a batch of several uploads may write) naming the same object.
     directory, config = manifest_input(tmp_path, [{"prefix": f"s3://{DATA_BUCKET}/uploads/"}, "2024/batch #7.csv"])
     assert run_manifest(tmp_path, directory, config) == 0
     assert len(abalone.written) == 2 * ROWS and set(abalone.latest("abalone")) == by_object_path
@@ -319,9 +320,9 @@ def test_failed_rows_of_a_long_key_go_to_a_valid_file_name(abalone: FeatureStore
     assert run_manifest(tmp_path, directory, config) == tai.EXIT_NOT_ALL_INGESTED
     [failed] = [path for path in (tmp_path / "failed").rglob("*") if path.is_file()]
     relative = failed.relative_to(tmp_path / "failed").as_posix()
-    assert relative == tai.failed_rows_name(f"s3://{DATA_BUCKET}/{key}")
+    assert relative == failed_rows_name(f"s3://{DATA_BUCKET}/{key}")
     assert all(len(part.encode("utf-8")) <= MAX_NAME_BYTES for part in relative.split("/"))
     assert len(failed.read_text(encoding="utf-8").splitlines()) == 2  # header + the one failed row
-    short = tai.failed_rows_name(f"s3://{DATA_BUCKET}/in/a.csv")
+    short = failed_rows_name(f"s3://{DATA_BUCKET}/in/a.csv")
     assert short == f"{DATA_BUCKET}/in/a.csv"
-    assert tai.failed_rows_name(f"s3://{DATA_BUCKET}/in/../../etc/x.csv").startswith(f"{DATA_BUCKET}/long-keys/")
+    assert failed_rows_name(f"s3://{DATA_BUCKET}/in/../../etc/x.csv").startswith(f"{DATA_BUCKET}/long-keys/")

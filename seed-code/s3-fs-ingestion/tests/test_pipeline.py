@@ -12,6 +12,8 @@ import pytest
 from conftest import DATA_DIR, REGION, load_json
 from moto import mock_aws
 
+import deploy
+import transform_and_ingest as tai
 from pipelines import pipeline as pl
 from pipelines.pipeline import (
     DATA_DIR as CONTAINER_DATA_DIR,
@@ -31,10 +33,9 @@ from pipelines.pipeline import (
     definition,
     flow_source_name,
 )
-from processing import transform_and_ingest as tai
 
 ROLE = "arn:aws:iam::123456789012:role/project-execution-role"
-SCRIPT_URI = "s3://artifact-bucket/pipeline-code/0123456789abcdef/transform_and_ingest.py"
+CODE_URI = "s3://artifact-bucket/pipeline-code/0123456789abcdef/"  # the uploaded processing/ folder
 FLOW_URI = "s3://flows/abalone.flow"
 FLOW_OUTPUT = "7e3f1c2d-5b4a-4f6e-8d9c-0a1b2c3d4e5f.default"
 GET_INPUT = {"Get": "Parameters.InputDataUrl"}
@@ -75,13 +76,13 @@ def documents(built: dict) -> dict:
 def settings(**overrides: object) -> PipelineSettings:
     values = dict(name="s3-fs-ingest-demo", role_arn=ROLE, region=REGION, feature_group_name="abalone",
                   instance_type="ml.m5.xlarge", instance_count=2, artifact_bucket="artifact-bucket",
-                  script_s3_uri=SCRIPT_URI)
+                  code_s3_uri=CODE_URI)
     values.update(overrides)
     return PipelineSettings(**values)
 
 
 def flow_settings(flow: dict, **overrides: object) -> PipelineSettings:
-    values = dict(transform_mode=DATA_WRANGLER_FLOW, script_s3_uri=None, flow_s3_uri=FLOW_URI, flow=flow,
+    values = dict(transform_mode=DATA_WRANGLER_FLOW, code_s3_uri=None, flow_s3_uri=FLOW_URI, flow=flow,
                   flow_output_name=FLOW_OUTPUT)
     return settings(**{**values, **overrides})
 
@@ -191,6 +192,18 @@ def test_no_input_fails_the_execution_with_a_message_saying_how_to_start_it(docu
     assert "InputDataUrl=s3://bucket/key" in message and "InputManifestUrl=" in message
 
 
+def assert_code_input(code: dict, app: dict) -> None:
+    """The whole uploaded processing/ folder, as the entry point's directory. With S3DataType S3Prefix,
+    SageMaker downloads every object whose key starts with the prefix ("S3DataType", ProcessingS3Input,
+    CreateProcessingJob API reference) into LocalPath by its key below the prefix, so the modules sit beside
+    the entry point, which ContainerEntrypoint runs from there."""
+    assert code["S3Uri"] == CODE_URI and code["S3Uri"].endswith("/")
+    assert code["S3DataType"] == "S3Prefix" and code["S3InputMode"] == "File"
+    assert code["S3DataDistributionType"] == "FullyReplicated"  # every instance runs the code
+    assert app["ContainerEntrypoint"] == ["python3", f"{code['LocalPath']}/{deploy.ENTRY_POINT}"]
+    assert pl.ENTRY_POINT == deploy.ENTRY_POINT
+
+
 def test_script_mode_object_step_runs_the_script_on_one_instance(documents: dict) -> None:
     step = processing_steps(documents["Script"])[SCRIPT_STEP]
     arguments = step["Arguments"]
@@ -204,7 +217,7 @@ def test_script_mode_object_step_runs_the_script_on_one_instance(documents: dict
 
     inputs = {i["InputName"]: i["S3Input"] for i in arguments["ProcessingInputs"]}
     assert set(inputs) == {"code", "data"}
-    assert inputs["code"]["S3Uri"] == SCRIPT_URI
+    assert_code_input(inputs["code"], app)
     assert inputs["data"]["S3Uri"] == GET_INPUT
     assert inputs["data"]["S3DataType"] == "S3Prefix"
     assert inputs["data"]["LocalPath"] == CONTAINER_DATA_DIR
@@ -222,6 +235,7 @@ def test_script_mode_manifest_step_reads_the_manifest_on_every_instance(document
     assert arguments["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == GET_COUNT
     inputs = {i["InputName"]: i["S3Input"] for i in arguments["ProcessingInputs"]}
     assert set(inputs) == {"code", "manifest"}
+    assert_code_input(inputs["code"], arguments["AppSpecification"])
     manifest = inputs["manifest"]
     # The small manifest object itself (short key, always downloadable), on every instance: each instance
     # reads the whole list and takes its share of it.
@@ -392,6 +406,14 @@ def test_bind_feature_store_output_replaces_exactly_one_placeholder() -> None:
         bind_feature_store_output(document, "S", "missing", "g")
     with pytest.raises(ValueError, match="one processing step named 'T'"):
         bind_feature_store_output(document, "T", "o", "g")
+
+
+@pytest.mark.parametrize("uri", [None, "", "s3://artifact-bucket/pipeline-code/0123/transform_and_ingest.py",
+                                 "/local/processing/"])
+def test_script_mode_needs_the_uploaded_folder_as_a_prefix(session, uri: str | None) -> None:
+    """A file's URI as the code input would bring that file alone (S3Prefix of its key): no sibling module."""
+    with pytest.raises(ValueError, match="needs the uploaded processing/ folder as an s3://bucket/prefix/ URI"):
+        build_pipeline(settings(code_s3_uri=uri), session)
 
 
 def test_an_unknown_mode_is_refused(session) -> None:

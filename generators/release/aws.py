@@ -18,7 +18,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 from botocore.loaders import create_loader
 
-from .settings import SettingsError, validate_bucket
+from ..settings import SettingsError, validate_bucket
 
 ACCOUNT_PSEUDO = "${AWS::AccountId}"
 REGION_PSEUDO = "${AWS::Region}"
@@ -75,7 +75,8 @@ class AwsClients:
 
     @property
     def region(self) -> str | None:
-        return self.session.region_name
+        region = self.session.region_name
+        return str(region) if region else None
 
     def require_region(self) -> str:
         if not self.region:
@@ -168,7 +169,7 @@ def bucket_region(clients: AwsClients, bucket: str, purpose: str) -> str:
 
 
 @cache
-def _partitions() -> list[dict]:
+def _partitions() -> list[dict[str, Any]]:
     return list(create_loader().load_data("partitions")["partitions"])
 
 

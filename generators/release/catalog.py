@@ -1,8 +1,11 @@
-"""Register a published version on an existing Service Catalog product; never delete one.
+"""Register a published version on the Service Catalog product of each product; never delete one.
 
-A version is a *provisioning artifact* named after the semantic version. Registering is idempotent: a
-version of that name is never created twice, and ``CreateProvisioningArtifact`` carries an idempotency
-token derived from the version, so a retried request cannot create a duplicate either.
+Which Service Catalog product a product (by slug) is registered on is a :class:`CatalogRef`: its display name
+(``--register``), or an explicit id or exact name (``--product-id``/``--product-name``, ``SLUG=VALUE`` or a bare
+value for :data:`~.options.DEFAULT_PRODUCT`). A version is a *provisioning artifact* named after the semantic
+version. Registering is idempotent: a version of that name is never created twice, and
+``CreateProvisioningArtifact`` carries an idempotency token derived from the version, so a retried request
+cannot create a duplicate either.
 """
 
 from __future__ import annotations
@@ -11,14 +14,16 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .release_aws import PreconditionError, ReleaseError, describe, error_code
-from .settings import PRODUCT, SEMVER
+from ..products import SLUG
+from ..settings import SEMVER
+from .aws import PreconditionError, ReleaseError, describe, error_code
+from .options import DEFAULT_PRODUCT
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +32,73 @@ CLOUDFORMATION = "CLOUD_FORMATION_TEMPLATE"
 
 
 @dataclass(frozen=True)
-class Product:
+class CatalogProduct:
+    """A Service Catalog product, as found."""
+
     id: str
     name: str
+
+
+@dataclass(frozen=True)
+class CatalogRef:
+    """How to find the Service Catalog product of one product (``slug``): by id, or by exact name."""
+
+    slug: str
+    product_id: str | None = None
+    product_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.product_id) == bool(self.product_name):
+            raise ValueError(f"{self.slug}: give a product id or a product name")
+
+    @property
+    def lookup(self) -> str:
+        return f"Id={self.product_id}" if self.product_id else f"named {self.product_name!r}"
+
+
+class OptionError(ValueError):
+    """A --register/--product-id/--product-name combination that names no product, or one twice."""
+
+
+def split_product_option(option: str, value: str, slugs: Iterable[str]) -> tuple[str, str]:
+    """``SLUG=VALUE`` -> (slug, value); a bare value is for :data:`DEFAULT_PRODUCT` (what it meant when there
+    was one product). A value whose part before ``=`` is not slug-shaped (``My=Name``) is a bare value."""
+    slug, sep, rest = value.partition("=")
+    if not sep or not SLUG.match(slug):
+        return DEFAULT_PRODUCT, value
+    known = sorted(slugs)
+    if slug not in known:
+        raise OptionError(
+            f"{option} {value}: no product {slug!r} (registered: {', '.join(known)}); for a {DEFAULT_PRODUCT} "
+            f"value that contains '=', write {option} {DEFAULT_PRODUCT}={value}"
+        )
+    if not rest:
+        raise OptionError(f"{option} {value}: give a value after '='")
+    return slug, rest
+
+
+def catalog_refs(slugs_to_names: dict[str, str], *, register_all: bool, product_ids: Sequence[str] = (),
+                 product_names: Sequence[str] = ()) -> tuple[CatalogRef, ...]:
+    """What to register, by slug: every product by display name with ``register_all``, plus (or, without it,
+    only) the products ``--product-id``/``--product-name`` point at. ``slugs_to_names`` maps every registered
+    product's slug to its display name."""
+    explicit: dict[str, CatalogRef] = {}
+    for option, values in (("--product-id", product_ids), ("--product-name", product_names)):
+        for value in values:
+            slug, target = split_product_option(option, value, slugs_to_names)
+            if slug not in slugs_to_names:
+                raise OptionError(f"{option} {value}: product {slug} is not registered")
+            if slug in explicit:
+                raise OptionError(f"{option} {value}: product {slug} is already pointed at the Service Catalog "
+                                  f"product {explicit[slug].lookup}; give one --product-id or --product-name per "
+                                  "product")
+            explicit[slug] = CatalogRef(slug, product_id=target) if option == "--product-id" \
+                else CatalogRef(slug, product_name=target)
+    refs = dict(explicit)
+    if register_all:
+        for slug, name in slugs_to_names.items():
+            refs.setdefault(slug, CatalogRef(slug, product_name=name))
+    return tuple(refs[slug] for slug in sorted(refs))
 
 
 @dataclass(frozen=True)
@@ -43,7 +112,7 @@ class WaitPolicy:
 
 @dataclass
 class Registration:
-    product: Product
+    product: CatalogProduct
     version: str
     artifact_id: str
     status: str
@@ -58,8 +127,9 @@ def _fail(action: str, error: Exception, precondition: bool = False) -> ReleaseE
 
 
 def find_product(sc: Any, *, product_id: str | None = None, product_name: str | None = None,
-                 region: str | None = None) -> Product:
-    """The product by id (DescribeProductAsAdmin) or by exact name (SearchProductsAsAdmin)."""
+                 region: str | None = None, slug: str = DEFAULT_PRODUCT) -> CatalogProduct:
+    """The Service Catalog product of ``slug`` by id (DescribeProductAsAdmin) or by exact name
+    (SearchProductsAsAdmin)."""
     where = f" in {region}" if region else ""
     if product_id:
         try:
@@ -67,7 +137,8 @@ def find_product(sc: Any, *, product_id: str | None = None, product_name: str | 
         except ClientError as error:
             if error_code(error) == "ResourceNotFoundException":
                 raise PreconditionError(
-                    f"Service Catalog product {product_id!r} not found{where}: check --product-id and AWS_REGION"
+                    f"Service Catalog product {product_id!r} (for {slug}) not found{where}: check --product-id "
+                    "and AWS_REGION"
                 ) from None
             raise _fail(f"describing Service Catalog product {product_id!r}", error, precondition=True) from None
         except BotoCoreError as error:
@@ -83,17 +154,38 @@ def find_product(sc: Any, *, product_id: str | None = None, product_name: str | 
     exact = [v for v in views if v.get("Name") == product_name]  # FullTextSearch also matches partial names
     if not exact:
         raise PreconditionError(
-            f"no Service Catalog product named {product_name!r}{where}: check --product-name (exact name) "
-            "and AWS_REGION, or deploy sm-project-sc-portfolio first"
+            f"no Service Catalog product named {product_name!r} (for {slug}){where}: check the exact name and "
+            f"AWS_REGION, deploy sm-project-sc-portfolio first, or pass --product-id {slug}=prod-..."
         )
     if len(exact) > 1:
         ids = ", ".join(sorted(v["ProductId"] for v in exact))
-        raise PreconditionError(f"{len(exact)} products are named {product_name!r} ({ids}): use --product-id")
+        raise PreconditionError(f"{len(exact)} products are named {product_name!r} ({ids}): "
+                                f"use --product-id {slug}=ID")
     return _checked(exact[0])
 
 
-def _checked(view: dict) -> Product:
-    product = Product(id=view["ProductId"], name=view.get("Name", ""))
+def find_products(sc: Any, refs: Sequence[CatalogRef], region: str | None = None) -> dict[str, CatalogProduct]:
+    """Every product's Service Catalog product, by slug; every failure in one PreconditionError."""
+    found: dict[str, CatalogProduct] = {}
+    problems: list[str] = []
+    for ref in refs:
+        try:
+            found[ref.slug] = find_product(sc, product_id=ref.product_id, product_name=ref.product_name,
+                                           region=region, slug=ref.slug)
+        except PreconditionError as error:
+            problems.append(str(error))
+    by_id: dict[str, list[str]] = {}
+    for slug, product in found.items():
+        by_id.setdefault(product.id, []).append(slug)
+    problems += [f"products {' and '.join(slugs)} would be registered on the same Service Catalog product {pid}: "
+                 "point each at its own with --product-id SLUG=ID" for pid, slugs in by_id.items() if len(slugs) > 1]
+    if problems:
+        raise PreconditionError("; ".join(problems))
+    return found
+
+
+def _checked(view: dict[str, Any]) -> CatalogProduct:
+    product = CatalogProduct(id=view["ProductId"], name=view.get("Name", ""))
     if view.get("Type", CLOUDFORMATION) != CLOUDFORMATION:
         raise PreconditionError(
             f"Service Catalog product {product.id} is of type {view['Type']}, not {CLOUDFORMATION}"
@@ -115,7 +207,7 @@ def idempotency_token(version: str, product_id: str) -> str:
     return token
 
 
-def semver_key(version: str) -> tuple | None:
+def semver_key(version: str) -> tuple[Any, ...] | None:
     """Semantic-versioning precedence as a sortable key (build metadata ignored); None if not a version."""
     match = SEMVER.match(version)
     if not match:
@@ -129,10 +221,11 @@ def semver_key(version: str) -> tuple | None:
 
 def register_version(
     sc: Any,
-    product: Product,
+    product: CatalogProduct,
     version: str,
     template_url: str,
     *,
+    description: str,
     deprecate_previous: bool = False,
     wait: WaitPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -146,7 +239,7 @@ def register_version(
         artifact_id, status, created = detail["Id"], _status(sc, product, detail["Id"]), False
         log.info("version %s already registered on %s as %s", version, product.id, artifact_id)
     else:
-        artifact_id, status = _create(sc, product, version, template_url)
+        artifact_id, status = _create(sc, product, version, template_url, description)
         created = True
     status = _wait_available(sc, product, version, artifact_id, status, template_url, wait or WaitPolicy(),
                              sleep, clock)
@@ -156,20 +249,21 @@ def register_version(
     return registration
 
 
-def _list_versions(sc: Any, product: Product) -> list[dict]:
+def _list_versions(sc: Any, product: CatalogProduct) -> list[dict[str, Any]]:
     try:
         return list(sc.list_provisioning_artifacts(ProductId=product.id).get("ProvisioningArtifactDetails", []))
     except (ClientError, BotoCoreError) as error:
         raise _fail(f"listing the versions of product {product.id}", error) from None
 
 
-def _create(sc: Any, product: Product, version: str, template_url: str) -> tuple[str, str]:
+def _create(sc: Any, product: CatalogProduct, version: str, template_url: str,
+            description: str) -> tuple[str, str]:
     try:
         response = sc.create_provisioning_artifact(
             ProductId=product.id,
             Parameters={
                 "Name": version,
-                "Description": f"{PRODUCT} {version}",
+                "Description": description,
                 "Info": {"LoadTemplateFromURL": template_url},
                 "Type": CLOUDFORMATION,
                 "DisableTemplateValidation": False,
@@ -189,7 +283,7 @@ def _create(sc: Any, product: Product, version: str, template_url: str) -> tuple
     return artifact_id, response.get("Status", "CREATING")
 
 
-def _status(sc: Any, product: Product, artifact_id: str) -> str:
+def _status(sc: Any, product: CatalogProduct, artifact_id: str) -> str:
     try:
         response = sc.describe_provisioning_artifact(ProductId=product.id, ProvisioningArtifactId=artifact_id)
     except (ClientError, BotoCoreError) as error:
@@ -197,7 +291,7 @@ def _status(sc: Any, product: Product, artifact_id: str) -> str:
     return str(response.get("Status", "CREATING"))
 
 
-def _wait_available(sc: Any, product: Product, version: str, artifact_id: str, status: str, template_url: str,
+def _wait_available(sc: Any, product: CatalogProduct, version: str, artifact_id: str, status: str, template_url: str,
                     wait: WaitPolicy, sleep: Callable[[float], None], clock: Callable[[], float]) -> str:
     deadline, delay = clock() + wait.timeout, wait.first_delay
     while status == "CREATING":
@@ -218,7 +312,7 @@ def _wait_available(sc: Any, product: Product, version: str, artifact_id: str, s
     return status
 
 
-def _deprecate_older(sc: Any, product: Product, version: str, existing: list[dict],
+def _deprecate_older(sc: Any, product: CatalogProduct, version: str, existing: list[dict[str, Any]],
                      registration: Registration) -> None:
     """Guidance DEPRECATED on every version that sorts before ``version``; newer or unparsable ones are kept."""
     current = semver_key(version)

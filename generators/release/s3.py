@@ -15,7 +15,7 @@ import logging
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -25,14 +25,15 @@ from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .build import BuildResult
-from .release_aws import ConflictError, ReleaseError, describe, error_code, http_status
-from .settings import PRODUCT, PROJECT_TEMPLATE, Settings, SettingsError, validate_bucket, validate_prefix
+from ..build import BuildResult
+from ..products import Product
+from ..settings import PLATFORM, PLATFORM_TEMPLATES, Settings, SettingsError, validate_bucket, validate_prefix
+from .aws import ConflictError, ReleaseError, describe, error_code, http_status
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: one manifest for every product, under <prefix>/platform/<version>/
 PROVISIONING_TAG = ("servicecatalog:provisioning", "true")  # the launch role reads only tagged objects
 STUDIO_VISIBILITY_TAG = ("sagemaker:studio-visibility", "true")  # Studio lists only tagged S3 templates
 CONTENT_TYPES = {".yaml": "application/yaml", ".zip": "application/zip", ".json": "application/json"}
@@ -80,12 +81,12 @@ class Manifest(Artifact):
 
     def same_content(self, published: bytes) -> bool:
         try:
-            return _without_source(json.loads(published)) == _without_source(json.loads(self.body))
+            return bool(_without_source(json.loads(published)) == _without_source(json.loads(self.body)))
         except ValueError:
             return False
 
     @property
-    def source(self) -> dict:
+    def source(self) -> dict[str, Any]:
         return dict(json.loads(self.body).get("source", {}))
 
 
@@ -132,30 +133,71 @@ class ObjectResult:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def release_artifacts(settings: Settings, result: BuildResult) -> list[Artifact]:
-    """The built files, in upload order: the zips first, then the templates that reference them."""
-    ordered = [*sorted(result.archives.values()), *(result.templates[name] for name in sorted(result.templates))]
-    return [Artifact(path.name, settings.key(path.name), path.read_bytes(), (PROVISIONING_TAG,)) for path in ordered]
+def _artifact(name: str, key: str, path: Path) -> Artifact:
+    return Artifact(name, key, path.read_bytes(), (PROVISIONING_TAG,))
 
 
-def manifest(settings: Settings, artifacts: Iterable[Artifact], source: dict[str, Any]) -> Manifest:
-    """``manifest.json``: every file with size and SHA-256, the version and the git commit; no timestamp,
-    so the same build gives the same manifest."""
+@dataclass(frozen=True)
+class ProductFiles:
+    """One product's published objects, in upload order: its zips, then the project template that names them."""
+
+    product: Product
+    artifacts: tuple[Artifact, ...]
+
+    @property
+    def project_template(self) -> Artifact:
+        name = f"{self.product.template_name}.yaml"
+        return next(a for a in self.artifacts if a.name == name)
+
+
+def product_files(settings: Settings, product: Product, result: BuildResult) -> ProductFiles:
+    """``product.files`` from the build, under ``<prefix>/<slug>/<version>/`` (the keys its template names)."""
+    built = {**result.archives, **{f"{name}.yaml": path for name, path in result.templates.items()}}
+    missing = [name for name in product.files if name not in built]
+    if missing:
+        raise ValueError(f"the build did not produce {', '.join(missing)} for product {product.slug}")
+    template = f"{product.template_name}.yaml"
+    ordered = [*sorted(name for name in product.files if name != template), template]
+    return ProductFiles(product, tuple(_artifact(name, product.key(settings, name), built[name]) for name in ordered))
+
+
+def platform_files(settings: Settings, result: BuildResult) -> tuple[Artifact, ...]:
+    """``sm-policies.yaml`` and ``sm-project-sc-portfolio.yaml`` under ``<prefix>/platform/<version>/``."""
+    return tuple(
+        _artifact(f"{name}.yaml", settings.key(PLATFORM, f"{name}.yaml"), result.templates[name])
+        for name in PLATFORM_TEMPLATES
+    )
+
+
+def _entries(artifacts: Iterable[Artifact]) -> list[dict[str, Any]]:
+    return [{"name": a.name, "key": a.key, "size": a.size, "sha256": a.sha256, "content_type": a.content_type}
+            for a in artifacts]
+
+
+def manifest(settings: Settings, products: Sequence[ProductFiles], platform: Sequence[Artifact],
+             source: dict[str, Any]) -> Manifest:
+    """``manifest.json`` under the platform prefix: every product and every file with size and SHA-256, the
+    version and the git commit; no timestamp, so the same build gives the same manifest."""
     document = {
         "format": MANIFEST_FORMAT,
-        "product": PRODUCT,
         "version": settings.version,
         "artifacts_bucket": settings.artifacts_bucket,
-        "prefix": settings.release_prefix,
-        "project_template": settings.key(f"{PROJECT_TEMPLATE}.yaml"),
-        "files": [
-            {"name": a.name, "key": a.key, "size": a.size, "sha256": a.sha256, "content_type": a.content_type}
-            for a in artifacts
+        "artifacts_prefix": settings.artifacts_prefix,
+        "platform": {"prefix": settings.platform_prefix, "files": _entries(platform)},
+        "products": [
+            {
+                "slug": files.product.slug,
+                "display_name": files.product.display_name,
+                "prefix": settings.release_prefix(files.product.slug),
+                "project_template": files.project_template.key,
+                "files": _entries(files.artifacts),
+            }
+            for files in sorted(products, key=lambda f: f.product.slug)
         ],
         "source": source,
     }
     body = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
-    return Manifest(MANIFEST, settings.key(MANIFEST), body)
+    return Manifest(MANIFEST, settings.key(PLATFORM, MANIFEST), body)
 
 
 def git_source(repo_root: Path) -> dict[str, Any]:
@@ -204,16 +246,17 @@ def parse_s3_location(uri: str) -> S3Location:
     return S3Location(validate_bucket(bucket), validate_prefix(prefix))
 
 
-def s3_template_filename(version: str) -> str:
-    """``s3-fs-ingestion-1-2-0.yaml``: one immutable object per version, a name made only of letters,
-    digits and hyphens (what CreateProject allows in a template name)."""
-    return f"{PRODUCT}-{re.sub(r'[^A-Za-z0-9]+', '-', version).strip('-')}.yaml"
+def s3_template_filename(slug: str, version: str) -> str:
+    """``s3-fs-ingestion-1-2-0.yaml``: one immutable object per product and version, a name made only of
+    letters, digits and hyphens (what CreateProject allows in a template name)."""
+    return f"{slug}-{re.sub(r'[^A-Za-z0-9]+', '-', version).strip('-')}.yaml"
 
 
-def s3_template_artifact(settings: Settings, result: BuildResult, location: S3Location) -> Artifact:
-    """The project template as a SageMaker Projects S3 template: Studio lists it, the launch role may read it."""
-    name = s3_template_filename(settings.version)
-    body = result.templates[PROJECT_TEMPLATE].read_bytes()
+def s3_template_artifact(settings: Settings, files: ProductFiles, location: S3Location) -> Artifact:
+    """A product's project template as a SageMaker Projects S3 template: Studio lists it, the launch role may
+    read it."""
+    name = s3_template_filename(files.product.slug, settings.version)
+    body = files.project_template.body
     return Artifact(name, location.key(name), body, (STUDIO_VISIBILITY_TAG, PROVISIONING_TAG))
 
 

@@ -1,0 +1,1 @@
+"""The SageMaker pipeline definition (SageMaker Python SDK v3)."""

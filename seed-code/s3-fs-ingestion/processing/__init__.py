@@ -1,1 +1,0 @@
-"""The processing job: transform_and_ingest.py runs on its own in the processing container."""
