@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -37,7 +38,7 @@ from errors import FileError, JobError
 
 LOG = logging.getLogger("transform_and_ingest.transform")
 
-CHUNK_ROWS = 20_000  # rows read, transformed and written at a time: bounded memory for big files
+CHUNK_ROWS = 5_000  # rows read, transformed and written at a time: bounded memory, work to share
 _ISO_EVENT_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$")
 _INT_TEXT = r"[+-]?\d+"
 
@@ -203,12 +204,18 @@ def _floats(text: pd.Series) -> pd.Series:
         except ValueError:
             return float("nan")
 
-    return pd.Series([parse(value) for value in text.tolist()], index=text.index, dtype=float)
+    values = text.tolist()
+    try:  # the common case, at C speed: every cell parses (and none has the "_" float() would accept)
+        if "_" not in "".join(values):
+            return pd.Series(list(map(float, values)), index=text.index, dtype=float)
+    except (TypeError, ValueError):
+        pass
+    return pd.Series([parse(value) for value in values], index=text.index, dtype=float)
 
 
 def _float_text(numbers: pd.Series) -> list[str]:
     """Shortest round-trip text of each float, the same with every pandas and numpy version."""
-    return [repr(float(number)) for number in numbers.tolist()]
+    return list(map(repr, map(float, numbers.tolist())))
 
 
 def cast_fractional(raw: pd.Series) -> Cast:
@@ -319,11 +326,53 @@ def ingestion_time(feature_type: str, now: dt.datetime | None = None) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+Record = list[dict[str, str]]  # what PutRecord takes: [{"FeatureName": ..., "ValueAsString": ...}, ...]
+
+
 @dataclass
 class Transformed:
-    # (row number, record); a record is what PutRecord takes: [{"FeatureName": ..., "ValueAsString": ...}]
-    records: list[tuple[int, list[dict[str, str]]]]
+    """The records of one chunk, held as columns (``names`` x rows) until they are needed, and the rows that
+    could not be cast. :attr:`records` gives them as PutRecord records, :meth:`entries` as the JSON text of
+    BatchWriteRecord entries (what the writer sends: no dictionaries built, no JSON encoder walking them)."""
+
+    first_row: int
+    names: list[str]  # the features of every record, in column order
+    columns: list[list[str | None]]  # per feature, its value in every row of the chunk (None: left out)
+    failed: list[bool]  # per row of the chunk: could not be cast (see failures)
     failures: list[tuple[int, str]]  # (row number, reason)
+
+    @property
+    def records(self) -> list[tuple[int, Record]]:
+        """(row number, record) of every row that was cast."""
+        result = []
+        for position, values in enumerate(zip(*self.columns)):
+            if not self.failed[position]:
+                record = [{"FeatureName": name, "ValueAsString": value}
+                          for name, value in zip(self.names, values) if value is not None]
+                result.append((self.first_row + position, record))
+        return result
+
+    def entries(self, feature_group_name: str) -> list[tuple[int, str]]:
+        """(row number, BatchWriteRecordEntry as JSON text) of every row that was cast: the same JSON document
+        ``json.dumps({"FeatureGroupName": ..., "Record": record})`` gives, built from the columns directly."""
+        quote = json.encoder.encode_basestring_ascii  # what json.dumps uses for every str (C, ensure_ascii)
+        quoted = [list(map(quote, values)) if None not in values else
+                  [None if value is None else quote(value) for value in values] for values in self.columns]
+        head = '{"FeatureGroupName":' + quote(feature_group_name) + ',"Record":['
+        features = ['{"FeatureName":' + quote(name) + ',"ValueAsString":' for name in self.names]
+        # A row with every feature: one format operation. A row that leaves some out: joined piece by piece.
+        template = (head + ",".join(feature.replace("%", "%%") + "%s}" for feature in features) + "]}")
+        result = []
+        for position, values in enumerate(zip(*quoted)):
+            if self.failed[position]:
+                continue
+            if None in values:
+                entry = head + ",".join([feature + value + "}" for feature, value in zip(features, values)
+                                         if value is not None]) + "]}"
+            else:
+                entry = template % values
+            result.append((self.first_row + position, entry))
+        return result
 
 
 def transform_chunk(
@@ -370,18 +419,7 @@ def transform_chunk(
         reasons[missing] = f"feature {feature!r} is empty"
 
     names = list(casts)
-    columns = [casts[name].values.tolist() for name in names]
     failed = reasons.notna().tolist()
-    result = Transformed(records=[], failures=[])
-    for position, values in enumerate(zip(*columns)):
-        row = first_row + position
-        if failed[position]:
-            result.failures.append((row, reasons.iat[position]))
-            continue
-        record = [
-            {"FeatureName": name, "ValueAsString": value}
-            for name, value in zip(names, values)
-            if value is not None
-        ]
-        result.records.append((row, record))
-    return result
+    failures = [(first_row + position, reasons.iat[position]) for position, bad in enumerate(failed) if bad]
+    return Transformed(first_row=first_row, names=names, columns=[casts[name].values.tolist() for name in names],
+                       failed=failed, failures=failures)

@@ -8,8 +8,9 @@ pipeline's ``code`` input) as the script's directory, so the modules import each
 * ``inputs.py`` -- which files: the object the execution named, or the objects of an input manifest;
 * ``transform.py`` -- CSV rows -> Feature Store records, driven by the feature group's definition (the
   module to adapt: columns, one-hot encoding, casts, record identifiers, event times);
-* ``feature_store_writer.py`` -- BatchWriteRecord/PutRecord from a thread pool, with retries;
-* ``ingest.py`` -- one file: chunks -> transform -> write, failed rows kept, counts;
+* ``feature_store_writer.py`` -- BatchWriteRecord/PutRecord from threads, retries, the shared concurrency limit;
+* ``workers.py`` -- where chunks are transformed and written: this process, or worker processes;
+* ``ingest.py`` -- files: chunks handed out, failed rows kept, counts per file;
 * ``errors.py`` -- JobError (nothing was attempted) and FileError (one file could not be ingested).
 
 Everything runs in the SageMaker scikit-learn image: pandas and boto3 only, Python 3.9 and pandas 1.1+.
@@ -38,11 +39,13 @@ from botocore.config import Config
 
 import feature_store_writer
 import inputs
+import workers
 from errors import FileError, JobError
-from feature_store_writer import FeatureStoreWriter, retry_config
-from ingest import FailedRows, Summary, ingest_or_set_aside
+from feature_store_writer import FeatureStoreWriter, Gate, retry_config
+from ingest import FailedRows, FileReport, Ingestion, Summary
 from inputs import InputFile
 from transform import Schema
+from workers import WriterSettings
 
 LOG = logging.getLogger("transform_and_ingest")
 
@@ -64,7 +67,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--feature-group-name", required=True, help="feature group to ingest into")
     parser.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
                         help="AWS region of the feature group (default: AWS_REGION / AWS_DEFAULT_REGION)")
-    parser.add_argument("--max-workers", type=int, default=16, help="concurrent write calls (default 16)")
+    parser.add_argument("--max-workers", type=int, default=16,
+                        help="concurrent write calls per process (default 16); the job lowers it while the "
+                        "service throttles and raises it back as calls succeed")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="processes that transform and write, the main one included, each with its own "
+                        "client and --max-workers threads (default: the instance's vCPUs). A job of one chunk "
+                        "(transform.CHUNK_ROWS rows: a small upload) is written by the main process alone; from "
+                        "the second chunk on, N-1 worker processes share the work with it. 1: no worker process")
     parser.add_argument("--failed-rows-dir", type=Path, default=Path("/opt/ml/processing/failed-rows"),
                         help="where rows that could not be cast or written are written, one CSV per input")
     parser.add_argument("--source-uri", default=None,
@@ -92,13 +102,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.max_workers < 1:
         parser.error("--max-workers must be at least 1")
+    if args.processes is None:
+        args.processes = workers.available_cpus()
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
     if not args.region:
         parser.error("--region is required when AWS_REGION and AWS_DEFAULT_REGION are not set")
     return args
 
 
+def _cpu_seconds() -> float:
+    times = os.times()  # children: the worker processes, once joined
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def run(args: argparse.Namespace) -> Summary:
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), _cpu_seconds()
     # What to ingest is settled first: a wrong input fails before any call to AWS.
     if args.manifest_dir is not None:
         manifest_name, urls = inputs.read_manifest(args.manifest_dir, args.job_config)
@@ -119,13 +138,20 @@ def run(args: argparse.Namespace) -> Summary:
         use_batch = feature_store_writer.supports_batch_write(runtime)
     else:
         use_batch = args.write_api == "BatchWriteRecord"
-    writer = FeatureStoreWriter(runtime, args.feature_group_name, max_workers=args.max_workers,
-                                use_batch_write=use_batch)
-    failed_rows = FailedRows(args.failed_rows_dir)
+    settings = WriterSettings(args.region, args.feature_group_name, args.max_workers, use_batch)
+
+    def in_process_writer(gate: Gate | None) -> FeatureStoreWriter:
+        return FeatureStoreWriter(runtime, args.feature_group_name, max_workers=args.max_workers,
+                                  use_batch_write=use_batch, gate=gate)
+
     summary = Summary()
-    LOG.info("ingesting %d file(s) into %s with %s", len(files) + len(urls), schema.name, writer.api)
+    ingestion = Ingestion(schema, FailedRows(args.failed_rows_dir), summary, processes=args.processes,
+                          settings=settings, in_process_writer=in_process_writer, session=session)
+    LOG.info("ingesting %d file(s) into %s with %s (up to %d process(es) x %d concurrent calls)",
+             len(files) + len(urls), schema.name, "BatchWriteRecord" if use_batch else "PutRecord", args.processes,
+             args.max_workers)
     for item in files:
-        ingest_or_set_aside(item, schema, writer, failed_rows, summary)
+        ingestion.ingest_or_set_aside(item)
     if urls:
         s3 = session.client("s3", config=Config(retries=retry_config()))
         with tempfile.TemporaryDirectory(dir=_existing_dir(args.download_dir)) as scratch:
@@ -133,17 +159,15 @@ def run(args: argparse.Namespace) -> Summary:
                 try:
                     path = inputs.download(s3, url, Path(scratch))
                 except FileError as error:
-                    summary.files += 1
-                    summary.files_failed += 1
-                    LOG.error("%s was not ingested: %s", url, error)
+                    ingestion.file_not_read(url, str(error))
                     continue
-                try:
-                    ingest_or_set_aside(InputFile(path, inputs.failed_rows_name(url), url, named=True), schema, writer,
-                                        failed_rows, summary)
+                try:  # read whole before the next download: its chunks are in memory, the file can go
+                    ingestion.ingest_or_set_aside(InputFile(path, inputs.failed_rows_name(url), url, named=True))
                 finally:
                     path.unlink()
-    summary.write_calls = writer.calls
+    ingestion.finish()
     summary.seconds = time.monotonic() - started
+    summary.cpu_seconds = _cpu_seconds() - cpu_started
     return summary
 
 
@@ -152,6 +176,12 @@ def _existing_dir(directory: Path | None) -> str | None:
         return None
     directory.mkdir(parents=True, exist_ok=True)
     return str(directory)
+
+
+def _file_outcome(report: FileReport) -> str:
+    if report.error:
+        return f"{report.source}: not ingested ({report.error})"
+    return f"{report.source}: {report.failed} of {report.rows} row(s) not written"
 
 
 def write_exit_message(args: argparse.Namespace, message: str) -> None:
@@ -180,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     LOG.info("summary %s", json.dumps(summary.as_dict(), sort_keys=True))
     if summary.failed or summary.files_failed:
         message = (f"{summary.failed} row(s) and {summary.files_failed} file(s) were not ingested into "
-                   f"{args.feature_group_name}; the log names each, failed rows are in {args.failed_rows_dir}")
+                   f"{args.feature_group_name}; the log names each, failed rows are in {args.failed_rows_dir}; "
+                   + "; ".join(_file_outcome(report) for report in summary.not_ingested()))
         LOG.error("%s", message)
         write_exit_message(args, message)
         return EXIT_NOT_ALL_INGESTED

@@ -10,8 +10,11 @@ protocols botocore uses:
 Point unchanged boto3 code at it with ``AWS_ENDPOINT_URL_SAGEMAKER`` and
 ``AWS_ENDPOINT_URL_SAGEMAKER_FEATURESTORE_RUNTIME``. Like the real service it validates every record
 against the group's definition (unknown features, missing identifier or event time, values that do not
-parse as the feature's type). Faults can be injected: whole calls answered with ThrottlingException,
-BatchWriteRecord entries answered as errors or left unprocessed; and a fixed latency per call.
+parse as the feature's type). Faults can be injected: whole calls answered with ThrottlingException (the next
+ones, or every n-th one), BatchWriteRecord entries answered as errors or left unprocessed; and a fixed latency
+per call. It records the entries of every BatchWriteRecord call and, on request, each request as received
+(headers and body, to check signatures). With ``keep_records=False`` it keeps only the record identifiers
+(millions of records in a benchmark).
 """
 
 from __future__ import annotations
@@ -60,13 +63,23 @@ def describe_response(name: str, definition: dict) -> dict:
 class FeatureStoreStandIn:
     """Start with ``with FeatureStoreStandIn() as store:``; ``store.url`` is the endpoint."""
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(self, *, latency: float = 0.0, keep_records: bool = True, record_requests: bool = False) -> None:
         self.latency = latency
+        self.keep_records = keep_records
+        self.record_requests = record_requests
         self.groups: dict[str, dict] = {}
         self.written: list[tuple[str, dict[str, str]]] = []  # every accepted record, in arrival order
+        self.written_count = 0
+        self.ids: dict[str, set[str]] = {}  # record identifiers per group (keep_records=False)
         self.calls: Counter[str] = Counter()
+        self.batch_sizes: list[int] = []  # entries of every BatchWriteRecord call, in arrival order
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []  # (method, path, headers, body)
         self.throttled = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._throttle_calls = 0
+        self._throttle_every = 0
+        self._write_calls = 0
         self._entry_faults: list[EntryFault] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -82,6 +95,11 @@ class FeatureStoreStandIn:
         with self._lock:
             self._throttle_calls += count
 
+    def throttle_every(self, period: int) -> None:
+        """From now on every ``period``-th write call fails as a whole with ThrottlingException (0: none)."""
+        with self._lock:
+            self._throttle_every, self._write_calls = period, 0
+
     def fail_next_entries(self, count: int, code: str | None) -> None:
         """The next ``count`` BatchWriteRecord entries get ``code`` in Errors (None: unprocessed)."""
         with self._lock:
@@ -94,6 +112,13 @@ class FeatureStoreStandIn:
         identifier = self.groups[group]["RecordIdentifierFeatureName"]
         with self._lock:
             return {record[identifier]: record for name, record in self.written if name == group}
+
+    def unique_ids(self, group: str) -> int:
+        """How many distinct records the group holds."""
+        if self.keep_records:
+            return len(self.latest(group))
+        with self._lock:
+            return len(self.ids.get(group, ()))
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -141,6 +166,8 @@ class FeatureStoreStandIn:
         entries = body.get("Entries") or []
         if not 1 <= len(entries) <= 25:
             raise ServiceError("ValidationError", f"Entries must hold 1 to 25 entries, not {len(entries)}")
+        with self._lock:
+            self.batch_sizes.append(len(entries))
         errors, unprocessed = [], []
         for entry in entries:
             fault = self._take_entry_fault()
@@ -158,8 +185,11 @@ class FeatureStoreStandIn:
 
     def _maybe_throttle(self) -> None:
         with self._lock:
-            if self._throttle_calls > 0:
-                self._throttle_calls -= 1
+            self._write_calls += 1
+            periodic = self._throttle_every and self._write_calls % self._throttle_every == 0
+            if self._throttle_calls > 0 or periodic:
+                if not periodic:
+                    self._throttle_calls -= 1
                 self.throttled += 1
                 raise ServiceError("ThrottlingException", "Rate exceeded")
 
@@ -194,7 +224,11 @@ class FeatureStoreStandIn:
         if types[group["EventTimeFeatureName"]] == "String" and not _ISO.match(event_time):
             raise ServiceError("ValidationError", f"EventTime {event_time!r} is not ISO-8601")
         with self._lock:
-            self.written.append((name, values))
+            self.written_count += 1
+            if self.keep_records:
+                self.written.append((name, values))
+            else:
+                self.ids.setdefault(name, set()).add(values[group["RecordIdentifierFeatureName"]])
 
 
 def _valid(value: str, feature_type: str) -> bool:
@@ -224,9 +258,22 @@ def _handler(store: FeatureStoreStandIn) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
+            raw = self.rfile.read(length)
+            body = json.loads(raw or b"{}")
             target = self.headers.get("X-Amz-Target", "")
             json11 = bool(target)
+            with store._lock:
+                store.in_flight += 1
+                store.max_in_flight = max(store.max_in_flight, store.in_flight)
+                if store.record_requests:
+                    store.requests.append((self.command, self.path, dict(self.headers.items()), raw))
+            try:
+                self._answer(body, target, json11)
+            finally:
+                with store._lock:
+                    store.in_flight -= 1
+
+        def _answer(self, body: dict, target: str, json11: bool) -> None:
             if store.latency:
                 time.sleep(store.latency)
             try:

@@ -158,7 +158,9 @@ def test_persistent_throttling_ends_in_failed_rows_not_in_silence(
     assert ingest(inputs, tmp_path / "failed") == 1
     failed = pd.read_csv(tmp_path / "failed" / "a.csv")
     assert len(failed) == 40
-    assert failed[FAILURE_REASON].str.startswith("not written after 8 attempts").all()
+    attempts = feature_store_writer.MAX_ATTEMPTS
+    assert failed[FAILURE_REASON].str.startswith(f"not written after {attempts} attempts: ThrottlingException").all()
+    assert abalone.calls["BatchWriteRecord"] == 2 * attempts  # both batches (25 + 15 rows), each that often
 
 
 @pytest.mark.usefixtures("fast_retries")

@@ -23,12 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import pandas as pd
 import pytest
 from conftest import DATA_DIR, REGION
 from featurestore_standin import FeatureStoreStandIn
 from moto import mock_aws
 
 import transform_and_ingest as tai
+from ingest import FAILED_ROW_NUMBER, FAILED_ROW_SOURCE
 from inputs import failed_rows_name, source_name
 
 ABALONE_CSV = DATA_DIR / "abalone_sample.csv"
@@ -326,3 +328,44 @@ def test_failed_rows_of_a_long_key_go_to_a_valid_file_name(abalone: FeatureStore
     short = failed_rows_name(f"s3://{DATA_BUCKET}/in/a.csv")
     assert short == f"{DATA_BUCKET}/in/a.csv"
     assert failed_rows_name(f"s3://{DATA_BUCKET}/in/../../etc/x.csv").startswith(f"{DATA_BUCKET}/long-keys/")
+
+
+def test_a_manifest_job_accounts_for_every_file_on_its_own(
+    abalone: FeatureStoreStandIn, s3, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The job ingests exactly the objects it is given and says, per object, what became of it: in the log,
+    in the summary and in the exit message (the processing job's ExitMessage, first 1 KB)."""
+    lines = ABALONE_CSV.read_text(encoding="utf-8").splitlines()
+    bad = list(lines)
+    bad[4] = "M,oops,0.365,0.095,0.514,0.2245,0.101,0.15,15"  # data row 4
+    bad[9] = "Q,0.3,0.365,0.095,0.514,0.2245,0.101,0.15,15"  # data row 9
+    s3.put_object(Bucket=DATA_BUCKET, Key="in/good.csv", Body="\n".join(lines) + "\n")
+    s3.put_object(Bucket=DATA_BUCKET, Key="in/bad rows.csv", Body="\n".join(bad) + "\n")
+    s3.put_object(Bucket=DATA_BUCKET, Key="in/b.parquet", Body=b"PAR1\x00\x00PAR1")
+    s3.put_object(Bucket=DATA_BUCKET, Key="in/other.csv", Body="\n".join(lines) + "\n")  # not listed
+    listed = ["good.csv", "bad rows.csv", "b.parquet", "gone.csv"]
+    directory, config = manifest_input(tmp_path, [{"prefix": f"s3://{DATA_BUCKET}/in/"}, *listed])
+    with caplog.at_level(logging.INFO):
+        assert run_manifest(tmp_path, directory, config) == tai.EXIT_NOT_ALL_INGESTED
+
+    url = {name: f"s3://{DATA_BUCKET}/in/{name}" for name in listed}
+    assert sources(abalone.latest("abalone")) == {url["good.csv"]: ROWS, url["bad rows.csv"]: ROWS - 2}
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"file {url['good.csv']}: {ROWS} row(s), all written" in messages
+    assert any(m.startswith(f"file {url['bad rows.csv']}: {ROWS} row(s), {ROWS - 2} written, 2 not written")
+               for m in messages)
+    [summary] = [json.loads(m.removeprefix("summary ")) for m in messages if m.startswith("summary ")]
+    by_file = {report["source"]: report for report in summary["files_not_fully_ingested"]}
+    assert set(by_file) == {url["bad rows.csv"], url["b.parquet"], url["gone.csv"]}
+    assert (by_file[url["bad rows.csv"]]["rows"], by_file[url["bad rows.csv"]]["failed"]) == (ROWS, 2)
+    assert "Parquet" in by_file[url["b.parquet"]]["error"] and "does not exist" in by_file[url["gone.csv"]]["error"]
+    assert (summary["files"], summary["files_failed"], summary["failed"]) == (4, 2, 2)
+
+    message = exit_message(tmp_path)
+    assert message.startswith("2 row(s) and 2 file(s) were not ingested into abalone")
+    assert f"{url['bad rows.csv']}: 2 of {ROWS} row(s) not written" in message
+    assert f"{url['b.parquet']}: not ingested (the file is a Parquet file" in message
+    assert f"{url['gone.csv']}: not ingested (cannot read" in message
+    failed = pd.read_csv(tmp_path / "failed" / DATA_BUCKET / "in" / "bad rows.csv", dtype=str)
+    assert failed[FAILED_ROW_NUMBER].tolist() == ["4", "9"]
+    assert set(failed[FAILED_ROW_SOURCE]) == {url["bad rows.csv"]}  # each failed row names its object
