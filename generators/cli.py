@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import pkgutil
 import sys
 import time
 from pathlib import Path
@@ -23,9 +25,15 @@ from .settings import (
 )
 
 DEFAULT_OUT = Path("build")
-# Operations on deployed projects (generators/ops/<name>.py): each module defines ``add_arguments(commands)``
-# with plain argparse and imports boto3 only inside the function that runs the command.
-OPS_COMMANDS: tuple[str, ...] = ()
+
+
+def ops_commands() -> list[str]:
+    """Operations on deployed projects: every module ``generators/ops/<name>.py`` (no leading underscore)
+    defines ``add_arguments(commands)`` with plain argparse and imports boto3 only inside the function that
+    runs its command, so ``--help`` and ``build`` stay light."""
+    from . import ops
+
+    return sorted(m.name for m in pkgutil.iter_modules(ops.__path__) if not m.name.startswith("_"))
 
 
 class CliError(Exception):
@@ -83,7 +91,32 @@ def run_build(args: argparse.Namespace) -> int:
     for path in result.files:
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     print(f"built version {settings.version} in {time.perf_counter() - started:.2f}s")
+    if args.lint:
+        templates = sorted(result.templates.values())
+        status = lint_templates(templates)
+        if status:
+            print(f"error: cfn-lint found problems in the templates of {result.out_dir} (exit status {status})",
+                  file=sys.stderr)
+            return 1
+        print(f"cfn-lint: {len(templates)} templates in {result.out_dir}: no error, warning or I3042 finding")
     return 0
+
+
+LINT_OPTIONS = ("--include-checks", "I3042")  # I3042: an ARN with a hard-coded partition in a template
+
+
+def lint_templates(paths: list[Path]) -> int:
+    """Run the installed cfn-lint (the ``lint`` extra) on exactly these templates; its exit status (0: clean).
+    Its findings go to stdout as cfn-lint prints them."""
+    import shutil
+    import subprocess
+
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    executable = shutil.which("cfn-lint", path=search)
+    if executable is None:
+        raise CliError("--lint needs cfn-lint: pip install -e '.[lint]' (tox -e build installs it)")
+    completed = subprocess.run([executable, *LINT_OPTIONS, "--", *map(str, paths)], check=False)  # noqa: S603
+    return completed.returncode
 
 
 def run_parameters(args: argparse.Namespace) -> int:
@@ -124,6 +157,9 @@ def parser() -> argparse.ArgumentParser:
         "Same inputs, same bytes.",
     )
     build_parser.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: build)")
+    build_parser.add_argument("--lint", action="store_true",
+                              help="then check every template written with cfn-lint, rule I3042 included (needs the "
+                              "lint extra; what tox -e build runs, so `tox -e build -- --out DIR` lints DIR)")
     add_release_coordinates(build_parser)
     build_parser.set_defaults(handler=run_build)
     parameters_parser = commands.add_parser(
@@ -135,7 +171,7 @@ def parser() -> argparse.ArgumentParser:
     parameters_parser.set_defaults(handler=run_parameters)
     release_parser = add_release_arguments(commands, add_release_coordinates)
     release_parser.set_defaults(handler=run_release)
-    for name in OPS_COMMANDS:
+    for name in ops_commands():
         importlib.import_module(f"{__package__}.ops.{name}").add_arguments(commands)
     return root
 

@@ -83,3 +83,17 @@ def model_package_state_pattern(group_name: object) -> dict[str, Any]:
         "detail-type": ["SageMaker Model Package State Change"],
         "detail": {"ModelPackageGroupName": [group_name], "ModelApprovalStatus": MODEL_APPROVAL_CHANGES},
     }
+
+
+PIPELINE_FAILED_STATUSES = ["Failed"]
+
+
+def pipeline_execution_failed_pattern(pipeline_arn: object) -> dict[str, Any]:
+    """An execution of the project's pipeline ended ``Failed`` (SageMaker Developer Guide, "Events that Amazon
+    SageMaker sends to Amazon EventBridge": SageMaker pipeline execution state change; the event carries
+    ``detail.pipelineArn``, which SageMaker writes in lowercase, like the project's pipeline name)."""
+    return {
+        "source": ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+        "detail": {"currentPipelineExecutionStatus": PIPELINE_FAILED_STATUSES, "pipelineArn": [pipeline_arn]},
+    }

@@ -8,6 +8,7 @@ project id, which SageMaker generates in lowercase with single hyphens. Every na
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .settings import (
@@ -30,6 +31,19 @@ from .settings import (
 )
 
 RESOURCE_PREFIX = "sagemaker-"
+# The customer managed KMS key every project's notification topic is encrypted with: one per account and
+# Region, created by a platform stack (generators/blocks/alarms.py explains why not one per project).
+NOTIFICATIONS_KEY_ALIAS = "alias/sagemaker-reusable-components-notifications"
+# Amazon SNS API Reference, CreateTopic: "Topic names must be made up of only uppercase and lowercase ASCII
+# letters, numbers, underscores, and hyphens, and must be between 1 and 256 characters long."
+TOPIC_NAME_MAX = 256
+# Amazon CloudWatch API Reference, PutMetricAlarm: AlarmName, length 1-255; PutMetricData: Namespace, length 1-255.
+ALARM_NAME_MAX = 255
+METRIC_NAMESPACE_MAX = 255
+# What a block may append to the project's alarm prefix (names.alarm(suffix)): checked once here, so any
+# suffix up to this length fits the alarm name limit for every project name.
+ALARM_SUFFIX = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+ALARM_SUFFIX_MAX = 48
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,11 @@ class ProjectNames:
         return RESOURCE_PREFIX + "${SageMakerProjectName}-ingestion-dlq"
 
     @property
+    def batch_queue(self) -> str:
+        """The queue the upload rule fills in batched start mode (the start Lambda consumes it in batches)."""
+        return RESOURCE_PREFIX + "${SageMakerProjectName}-ingestion-batch"
+
+    @property
     def build_project(self) -> str:
         return RESOURCE_PREFIX + "${SageMakerProjectName}-deploy-pipeline"
 
@@ -123,6 +142,31 @@ class ProjectNames:
     def bucket_events_log_group(self) -> str:
         return "/aws/lambda/" + self.bucket_events_function
 
+    @property
+    def notification_topic(self) -> str:
+        return RESOURCE_PREFIX + "${SageMakerProjectName}-notifications"
+
+    @property
+    def alarm_prefix(self) -> str:
+        """Every alarm of the project is named ``<alarm_prefix><suffix>``: the topic policy names the prefix."""
+        return RESOURCE_PREFIX + "${SageMakerProjectName}-"
+
+    def alarm(self, suffix: str) -> str:
+        """The name of the project's alarm ``suffix`` (lowercase words joined by '-', at most ALARM_SUFFIX_MAX)."""
+        if not ALARM_SUFFIX.match(suffix) or len(suffix) > ALARM_SUFFIX_MAX:
+            raise ValueError(f"alarm suffix {suffix!r}: lowercase words and digits joined by '-', "
+                             f"at most {ALARM_SUFFIX_MAX} characters")
+        return self.alarm_prefix + suffix
+
+    @property
+    def pipeline_failure_rule(self) -> str:
+        return RESOURCE_PREFIX + "${SageMakerProjectName}-pipeline-failed"
+
+    @property
+    def metric_namespace(self) -> str:
+        """CloudWatch namespace of the project's own metrics (from log metric filters)."""
+        return "SageMakerReusableComponents/${SageMakerProjectName}"
+
     def budgets(self) -> dict[str, tuple[str, int]]:
         """Name -> (Fn::Sub string, service limit) for every name with a length limit."""
         return {
@@ -135,12 +179,17 @@ class ProjectNames:
             "repository_rule": (self.repository_rule, RULE_NAME_MAX),
             "model_approval_rule": (self.model_approval_rule, RULE_NAME_MAX),
             "dead_letter_queue": (self.dead_letter_queue, QUEUE_NAME_MAX),
+            "batch_queue": (self.batch_queue, QUEUE_NAME_MAX),
             "build_project": (self.build_project, CODEBUILD_NAME_MAX),
             "code_pipeline": (self.code_pipeline, CODEPIPELINE_NAME_MAX),
             "repository": (self.repository, REPOSITORY_NAME_MAX),
             "trail": (self.trail, TRAIL_NAME_MAX),
             "bucket_events_role": (self.bucket_events_role, IAM_ROLE_NAME_MAX),
             "bucket_events_function": (self.bucket_events_function, LAMBDA_NAME_MAX),
+            "notification_topic": (self.notification_topic, TOPIC_NAME_MAX),
+            "alarm": (self.alarm("x" * ALARM_SUFFIX_MAX), ALARM_NAME_MAX),
+            "pipeline_failure_rule": (self.pipeline_failure_rule, RULE_NAME_MAX),
+            "metric_namespace": (self.metric_namespace, METRIC_NAMESPACE_MAX),
         }
 
 

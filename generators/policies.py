@@ -23,6 +23,7 @@ from awacs.aws import Statement
 from troposphere import Equals, Export, If, Not, Output, Parameter, Ref, Sub, Template, encode_to_dict
 from troposphere.iam import ManagedPolicy
 
+from .blocks.alarms import notifications_key
 from .blocks.seed_code_cicd import CODEBUILD_ROLE, EXECUTION_ROLE
 from .common import arn, interface, policy_document
 from .grants import Grant, statements
@@ -270,4 +271,7 @@ def build(settings: Settings) -> Template:
         )
     )
     t.add_output(Output("ReleasePolicyArn", Condition="HasReleaseRole", Value=Ref(release)))
+    # sm-policies is deployed once per account and Region, before the first project and again before projects
+    # move to a version whose launch role changed: the projects' notification topics find the key by its alias.
+    notifications_key(t)
     return t

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 POLICIES_TEMPLATE = "sm-policies"
 PORTFOLIO_TEMPLATE = "sm-project-sc-portfolio"
@@ -77,9 +78,31 @@ def package_version() -> str:
 
 
 def validate_version(version: str) -> str:
-    if not SEMVER.match(version):
+    """A semantic version without build metadata: the version is a key segment of every published object and
+    of the template URLs, and a ``+`` in a URL path is not read back as ``+`` by every client (S3 decodes it
+    as a space in some request styles), so ``1.2.0+build.5`` could publish objects that the templates cannot
+    load. A pre-release (``1.2.0-rc.1``) is fine."""
+    match = SEMVER.match(version)
+    if not match:
         raise SettingsError(f"version {version!r} is not semantic versioning (X.Y.Z, e.g. 1.2.0)")
+    if match.group(5) is not None:
+        raise SettingsError(
+            f"version {version!r} has build metadata ('+{match.group(5)}'): a '+' breaks the template URLs; "
+            f"use a pre-release such as {version.split('+')[0]}-{match.group(5)} or a new patch version"
+        )
     return version
+
+
+def semver_key(version: str) -> tuple[Any, ...] | None:
+    """Semantic-versioning precedence as a sortable key (build metadata ignored); None if not a version."""
+    match = SEMVER.match(version)
+    if not match:
+        return None
+    major, minor, patch, pre, _build = match.groups()
+    if pre is None:
+        return (int(major), int(minor), int(patch), 1, ())
+    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (int(major), int(minor), int(patch), 0, ids)
 
 
 def validate_bucket(bucket: str) -> str:

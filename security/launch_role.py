@@ -1,6 +1,6 @@
 """What CloudFormation needs from the launch role to create, update and delete a project.
 
-For every resource type of ``project-s3-fs-ingestion``: the API actions CloudFormation calls for the
+For every resource type of the project templates: the API actions CloudFormation calls for the
 properties the template sets (create, update, delete, and the read it does after each), and on which ARN.
 The list is checked both ways against the CloudFormation registry schemas that cfn-lint ships (their
 ``handlers.*.permissions``): every action here appears in the schema, and every schema action is either
@@ -26,6 +26,7 @@ PASSED_ROLE = "passed role"  # a role given to the service (needs iam:PassRole w
 CONNECTION = "connection"  # the CodeConnections connection the pipeline's source action uses
 SERVICE_TOKEN = "service token"  # noqa: S105 - the Lambda function behind a custom resource, not a secret
 ANY = "*"  # list actions that IAM cannot scope to a resource
+SUBSCRIBED_TOPIC = "subscribed topic"  # sns:Subscribe is authorized on the topic, not on the subscription
 
 # resource type -> action -> target ("self" unless given). Grouped by what the template sets.
 REQUIRED: dict[str, dict[str, str]] = {
@@ -142,6 +143,22 @@ REQUIRED: dict[str, dict[str, str]] = {
         ],
         "self",
     ),
+    # The batched start mode's mapping. CreateEventSourceMapping and ListEventSourceMappings have no resource type
+    # (Service Authorization Reference, AWS Lambda); create, read, update and delete carry lambda:FunctionArn.
+    "AWS::Lambda::EventSourceMapping": {
+        "lambda:CreateEventSourceMapping": ANY,
+        **dict.fromkeys(
+            [
+                "lambda:GetEventSourceMapping",
+                "lambda:UpdateEventSourceMapping",  # BatchSize, MaximumBatchingWindowInSeconds, Enabled
+                "lambda:DeleteEventSourceMapping",
+                "lambda:TagResource",  # Tags
+                "lambda:UntagResource",
+                "lambda:ListTags",
+            ],
+            "self",
+        ),
+    },
     "AWS::Events::Rule": {
         **dict.fromkeys(
             [
@@ -228,6 +245,43 @@ REQUIRED: dict[str, dict[str, str]] = {
         "iam:PassRole": PASSED_ROLE,
         "codestar-connections:PassConnection": CONNECTION,
     },
+    "AWS::SNS::Topic": dict.fromkeys(
+        [
+            "sns:CreateTopic",
+            "sns:DeleteTopic",
+            "sns:GetTopicAttributes",
+            "sns:SetTopicAttributes",  # DisplayName, KmsMasterKeyId
+            "sns:ListSubscriptionsByTopic",
+            "sns:TagResource",  # Tags
+            "sns:UntagResource",
+            "sns:ListTagsForResource",
+            "sns:GetDataProtectionPolicy",
+        ],
+        "self",
+    ),
+    "AWS::SNS::TopicPolicy": {"sns:SetTopicAttributes": "self"},
+    # The optional e-mail subscription. Unsubscribe and GetSubscriptionAttributes name the subscription and have
+    # no resource type in the Service Authorization Reference (Amazon SNS): IAM evaluates them on "*".
+    "AWS::SNS::Subscription": {
+        "sns:Subscribe": SUBSCRIBED_TOPIC,
+        "sns:Unsubscribe": ANY,
+        "sns:GetSubscriptionAttributes": ANY,
+    },
+    "AWS::CloudWatch::Alarm": dict.fromkeys(
+        [
+            "cloudwatch:PutMetricAlarm",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:DeleteAlarms",
+            "cloudwatch:TagResource",  # Tags
+            "cloudwatch:UntagResource",
+            "cloudwatch:ListTagsForResource",
+        ],
+        "self",
+    ),
+    # A metric filter is authorized on its log group.
+    "AWS::Logs::MetricFilter": dict.fromkeys(
+        ["logs:PutMetricFilter", "logs:DeleteMetricFilter", "logs:DescribeMetricFilters"], "self"
+    ),
     # CloudFormation invokes the custom resource's function with the launch role (custom resources,
     # "Service token" in the CloudFormation User Guide); the function then acts with its own role.
     "Custom::DataBucketEvents": {"lambda:InvokeFunction": SERVICE_TOKEN},
@@ -294,6 +348,9 @@ EXCLUDED: dict[str, dict[str, str]] = {
     },
     "AWS::Lambda::Permission": {},
     "AWS::Lambda::EventInvokeConfig": {},
+    "AWS::Lambda::EventSourceMapping": {
+        "kms:*": "no KmsKeyArn (the mapping's filter criteria are not encrypted with a customer managed key)",
+    },
     "AWS::Events::Rule": {},
     "AWS::S3::BucketPolicy": {},
     "AWS::SQS::QueuePolicy": {},
@@ -311,6 +368,23 @@ EXCLUDED: dict[str, dict[str, str]] = {
         "codecommit:UpdateRepositoryEncryptionKey": "KmsKeyId is not set",
     },
     "Custom::DataBucketEvents": {},  # no registry schema: CloudFormation only invokes the service token
+    "AWS::SNS::Topic": {
+        "sns:Subscribe": "the Subscription property is not set: the e-mail subscription is an AWS::SNS::Subscription",
+        "sns:Unsubscribe": "the Subscription property is not set: the e-mail subscription is an AWS::SNS::Subscription",
+        "sns:PutDataProtectionPolicy": "DataProtectionPolicy is not set (reading it is granted)",
+        "iam:GetRole": "DeliveryStatusLogging is not set (no feedback role)",
+        "iam:PassRole": "DeliveryStatusLogging is not set (no feedback role)",
+    },
+    "AWS::SNS::TopicPolicy": {},
+    "AWS::SNS::Subscription": {
+        "sns:SetSubscriptionAttributes": "FilterPolicy, RawMessageDelivery, DeliveryPolicy, RedrivePolicy and "
+        "ReplayPolicy are not set; Protocol, Endpoint and TopicArn are create-only, so a new address replaces "
+        "the subscription",
+        "iam:GetRole": "no SubscriptionRoleArn (Firehose subscriptions only)",
+        "iam:PassRole": "no SubscriptionRoleArn (Firehose subscriptions only)",
+    },
+    "AWS::CloudWatch::Alarm": {},
+    "AWS::Logs::MetricFilter": {},
     "AWS::CodePipeline::Pipeline": {
         "codepipeline:*StageTransition": "DisableInboundStageTransitions is not set",
         "codepipeline:StartPipelineExecution": "RestartExecutionOnUpdate is not set",
@@ -339,6 +413,7 @@ class Requirement:
     action: str
     arn: str
     passed_to: str | None = None
+    context: tuple[tuple[str, str], ...] = ()  # condition keys the request carries (policy_eval.allows(context=))
 
 
 # The service each role-carrying property passes its role to.
@@ -372,6 +447,8 @@ def _self_arns(resource_type: str, props: Mapping[str, Any]) -> list[str]:
         return [f"arn:{PARTITION}:s3:::{props['Bucket']}"]
     if resource_type == "AWS::SQS::QueuePolicy":
         return [_queue_arn(url) for url in props["Queues"]]
+    if resource_type == "AWS::SNS::TopicPolicy":
+        return list(props["Topics"])
     if resource_type == "AWS::Lambda::Permission":
         return [_function_arn(props["FunctionName"])]
     if resource_type == "AWS::Lambda::EventInvokeConfig":
@@ -401,6 +478,8 @@ def _targets(resource_type: str, props: Mapping[str, Any], target: str) -> list[
             return [props["RoleArn"]]
         if resource_type == "AWS::Events::Rule":
             return [t["RoleArn"] for t in props.get("Targets", []) if "RoleArn" in t]
+    if target == SUBSCRIBED_TOPIC and resource_type == "AWS::SNS::Subscription":
+        return [props["TopicArn"]]
     if target == SERVICE_TOKEN:
         return [_function_arn(props["ServiceToken"])]
     if target == CONNECTION and resource_type == "AWS::CodePipeline::Pipeline":
@@ -411,6 +490,22 @@ def _targets(resource_type: str, props: Mapping[str, Any], target: str) -> list[
             if "ConnectionArn" in action.get("Configuration", {})
         ]
     raise KeyError(f"no target rule {target!r} for {resource_type}")
+
+
+# Requests that carry lambda:FunctionArn (Service Authorization Reference, AWS Lambda: the event source mapping
+# actions' condition keys): the function the mapping invokes.
+FUNCTION_ARN_ACTIONS = frozenset({
+    "lambda:CreateEventSourceMapping",
+    "lambda:GetEventSourceMapping",
+    "lambda:UpdateEventSourceMapping",
+    "lambda:DeleteEventSourceMapping",
+})
+
+
+def _context(resource_type: str, action: str, props: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    if resource_type == "AWS::Lambda::EventSourceMapping" and action in FUNCTION_ARN_ACTIONS:
+        return (("lambda:FunctionArn", _function_arn(props["FunctionName"])),)
+    return ()
 
 
 def requirements(resources: Mapping[str, Mapping[str, Any]]) -> Iterator[Requirement]:
@@ -430,4 +525,5 @@ def requirements(resources: Mapping[str, Mapping[str, Any]]) -> Iterator[Require
                         yield Requirement(logical_id, resource_type, f"{prefix}:PassConnection", arn,
                                           "codepipeline.amazonaws.com")
                     continue
-                yield Requirement(logical_id, resource_type, action, arn, passed_to)
+                yield Requirement(logical_id, resource_type, action, arn, passed_to,
+                                  _context(resource_type, action, props))

@@ -3,7 +3,9 @@
 It answers "does this document allow ``action`` on ``arn``?" the way IAM would for the cases our
 templates use: ``*``/``?`` wildcards in actions (case-insensitive) and resources (case-sensitive), explicit
 Deny wins, and a condition is only considered satisfied when it is one the caller can vouch for
-(``<service>:PassedToService``); any other condition makes the statement not count as a grant.
+(``<service>:PassedToService``, or a key the caller passes in ``context``, e.g. ``lambda:FunctionArn`` of an
+event source mapping request) with ``StringEquals``/``StringLike``/``ArnEquals``/``ArnLike``; any other
+condition makes the statement not count as a grant.
 """
 
 from __future__ import annotations
@@ -29,17 +31,30 @@ def resource_matches(pattern: str, arn: str) -> bool:
     return fnmatchcase(arn, pattern)
 
 
-def _conditions_hold(condition: Mapping[str, Any] | None, passed_to: str | None) -> bool:
+_EXACT = ("StringEquals", "ArnEquals")
+_PATTERN = ("StringLike", "ArnLike")
+
+
+def _conditions_hold(condition: Mapping[str, Any] | None, passed_to: str | None,
+                     context: Mapping[str, str] | None = None) -> bool:
     if not condition:
         return True
     for operator, pairs in condition.items():
-        if operator not in ("StringEquals", "StringLike"):
+        if operator not in _EXACT + _PATTERN:
             return False
         for key, expected in pairs.items():
-            if not key.endswith(":PassedToService") or passed_to is None:
+            if key.endswith(":PassedToService") and operator.startswith("String"):
+                actual = passed_to
+            else:
+                actual = (context or {}).get(key)
+            if actual is None:
                 return False
-            match = (lambda p: p == passed_to) if operator == "StringEquals" else (lambda p: fnmatchcase(passed_to, p))
-            if not any(match(value) for value in as_list(expected)):
+            patterns = as_list(expected)
+            if operator in _EXACT:
+                holds = actual in patterns
+            else:
+                holds = any(fnmatchcase(actual, pattern) for pattern in patterns)
+            if not holds:
                 return False
     return True
 
@@ -52,16 +67,18 @@ def _applies(statement: Mapping[str, Any], action: str, arn: str) -> bool:
     return any(action_matches(a, action) for a in actions) and any(resource_matches(r, arn) for r in resources)
 
 
-def allows(documents: Iterable[Mapping[str, Any]], action: str, arn: str, *, passed_to: str | None = None) -> bool:
-    """True when the documents together allow ``action`` on ``arn`` (and no statement denies it)."""
+def allows(documents: Iterable[Mapping[str, Any]], action: str, arn: str, *, passed_to: str | None = None,
+           context: Mapping[str, str] | None = None) -> bool:
+    """True when the documents together allow ``action`` on ``arn`` (and no statement denies it); ``context``:
+    condition keys of the request the caller vouches for."""
     allowed = False
     for document in documents:
         for statement in statements(document):
             if not _applies(statement, action, arn):
                 continue
-            if statement["Effect"] == "Deny" and _conditions_hold(statement.get("Condition"), passed_to):
+            if statement["Effect"] == "Deny" and _conditions_hold(statement.get("Condition"), passed_to, context):
                 return False
-            if statement["Effect"] == "Allow" and _conditions_hold(statement.get("Condition"), passed_to):
+            if statement["Effect"] == "Allow" and _conditions_hold(statement.get("Condition"), passed_to, context):
                 allowed = True
     return allowed
 

@@ -25,7 +25,8 @@ def suppression_rows(build_dir: Path) -> list[str]:
 def parliament_rows() -> list[str]:
     rows = ["| finding | policy | reason |", "|---|---|---|"]
     for finding in ACCEPTED:
-        detail = "".join(f" ({value})" for value in finding.location.values())
+        detail = "".join(f" ({value})" for value in [*finding.location.values(),
+                                                     *(f"`{v}`" for v in finding.location_patterns.values())])
         rows.append(f"| `{finding.issue}`{detail} | `{finding.policy}` | {finding.reason} |")
     return rows
 

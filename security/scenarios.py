@@ -167,6 +167,16 @@ def _attributes(resource_type: str, p: Mapping[str, Any]) -> dict[str, str]:  # 
     if resource_type == "AWS::Logs::LogGroup":
         name = p["LogGroupName"]
         return {"": name, "Arn": _arn("logs", f"log-group:{name}:*")}
+    if resource_type == "AWS::SNS::Topic":
+        name = p["TopicName"]
+        return {"": _arn("sns", name), "TopicArn": _arn("sns", name), "TopicName": name}
+    if resource_type == "AWS::Lambda::EventSourceMapping":  # Ref: the mapping's UUID, which Lambda picks
+        uuid = "a1b2c3d4-0000-4000-8000-00000000e5a1"
+        mapping_arn = _arn("lambda", f"event-source-mapping:{uuid}")
+        return {"": uuid, "Id": uuid, "EventSourceMappingArn": mapping_arn, "Arn": mapping_arn}
+    if resource_type == "AWS::CloudWatch::Alarm":
+        name = p["AlarmName"]
+        return {"": name, "Arn": _arn("cloudwatch", f"alarm:{name}")}
     return {}
 
 
@@ -174,7 +184,9 @@ def resource_arn(resource_type: str, properties: Mapping[str, Any]) -> str | Non
     """The ARN IAM evaluates for the resource itself (for types without an Arn attribute too)."""
     if resource_type == "AWS::CodePipeline::Pipeline":
         return _arn("codepipeline", properties["Name"])
-    if resource_type == "AWS::Logs::LogGroup":
+    if resource_type == "AWS::SNS::Topic":
+        return _arn("sns", properties["TopicName"])
+    if resource_type in ("AWS::Logs::LogGroup", "AWS::Logs::MetricFilter"):  # a filter: its log group
         return _arn("logs", f"log-group:{properties['LogGroupName']}")
     return _attributes(resource_type, properties).get("Arn")
 

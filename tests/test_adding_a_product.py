@@ -113,7 +113,7 @@ def test_a_new_product_is_one_declaration(repo_root: Path, tmp_path: Path) -> No
             f"{scenario.label} {need.logical_id}: {need.action} on {need.arn}"
             for scenario in scenarios("project-demo-echo", templates["project-demo-echo"])
             for need in requirements(scenario.resources)
-            if not allows([document], need.action, need.arn, passed_to=need.passed_to)
+            if not allows([document], need.action, need.arn, passed_to=need.passed_to, context=dict(need.context))
         ]
         assert not missing, missing
         demo_role = "arn:aws:iam::123456789012:role/sagemaker-demo/sagemaker-demo-p-abcdefghijkl-start-ingestion"

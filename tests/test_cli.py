@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import configparser
 import subprocess
 import sys
 import tomllib
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from generators.cli import main
+from generators.cli import lint_templates, main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +27,10 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     [
         ("--version", "1.2", "is not semantic versioning"),
         ("--version", "v1.2.3", "is not semantic versioning"),
+        # Semantic Versioning 2.0.0, item 10: build metadata does not count for precedence (1.2.0+a and 1.2.0+b
+        # are the same version), and a '+' in the key of a template URL is read back as a space by S3 in some
+        # request styles (S3 User Guide, "Naming Amazon S3 objects": '+' needs special handling).
+        ("--version", "1.2.0+build.5", "has build metadata"),
         ("--artifacts-bucket", "My_Bucket", "is not a valid S3 bucket name"),
         ("--artifacts-bucket", "ab", "is not a valid S3 bucket name"),
         ("--artifacts-bucket", "a-very-long-bucket-name-that-overflows-${AWS::AccountId}-${AWS::Region}", "can reach"),
@@ -142,3 +147,42 @@ def test_release_still_imports_boto3_and_works(tmp_path) -> None:
     assert "releases/s3-fs-ingestion/1.2.0/project-s3-fs-ingestion.yaml" in result.stdout
     assert "releases/platform/1.2.0/manifest.json" in result.stdout
     assert "no AWS call made, nothing published" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------------------
+# tox -e build -- --out DIR: lint what was built, where it was built
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_build_lint_checks_the_templates_it_wrote_in_the_chosen_directory(tmp_path) -> None:
+    """What `tox -e build -- --out DIR` runs: DIR's templates are linted, not a stale build/."""
+    out = tmp_path / "elsewhere"
+    result = _run("build", "--lint", "--out", str(out))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    templates = sorted(out.glob("*.yaml"))
+    assert len(templates) >= 4
+    assert f"cfn-lint: {len(templates)} templates in {out}: no error, warning or I3042 finding" in result.stdout
+
+
+def test_lint_includes_the_hard_coded_partition_check(tmp_path) -> None:
+    """cfn-lint's rule I3042 (hard-coded partition in an ARN) is informational and off by default; the build's
+    lint turns it on, so an `arn:aws:` written into a template fails (it breaks the China and GovCloud
+    partitions, AWS General Reference, "Amazon Resource Names (ARNs)": arn:partition:...)."""
+    good = tmp_path / "good.yaml"
+    good.write_text('AWSTemplateFormatVersion: "2010-09-09"\nResources:\n  Queue:\n    Type: AWS::SQS::Queue\n'
+                    "    Properties:\n      KmsMasterKeyId: !Sub arn:${AWS::Partition}:kms:${AWS::Region}:"
+                    "${AWS::AccountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab\n", encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(good.read_text(encoding="utf-8").replace("${AWS::Partition}", "aws"), encoding="utf-8")
+    assert lint_templates([good]) == 0
+    assert lint_templates([bad]) != 0
+
+
+def test_tox_build_env_lints_what_it_builds() -> None:
+    """tox passes `-- ARGS` as {posargs}: the build env's one command both builds and lints with them, and no
+    command lints a fixed build/ path."""
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(REPO_ROOT / "tox.ini", encoding="utf-8")
+    commands = [line.strip() for line in tox["testenv:build"]["commands"].splitlines() if line.strip()]
+    assert commands == ["python -m generators build --lint {posargs}"], commands
+    assert not any("build/" in command for command in commands)

@@ -37,6 +37,12 @@ NAME_RULES = {
     ("AWS::CodeCommit::Repository", "RepositoryName"): (100, r"[\w.-]+"),
     ("AWS::CloudTrail::Trail", "TrailName"): (128, TRAIL_NAME.pattern.strip("^$")),
     ("AWS::Logs::LogGroup", "LogGroupName"): (512, r"[.\-_/#A-Za-z0-9]+"),
+    # SNS CreateTopic: "uppercase and lowercase ASCII letters, numbers, underscores, and hyphens", 1-256.
+    ("AWS::SNS::Topic", "TopicName"): (256, r"[A-Za-z0-9_-]+"),
+    # CloudWatch PutMetricAlarm: AlarmName 1-255 characters (no control characters).
+    ("AWS::CloudWatch::Alarm", "AlarmName"): (255, r"[^\x00-\x1f\x7f]+"),
+    # CloudWatch Logs PutMetricFilter: filterName 1-512, pattern [^:*]*.
+    ("AWS::Logs::MetricFilter", "FilterName"): (512, r"[^:*]+"),
 }
 PRODUCTS = {product.slug: product for product in products()}
 

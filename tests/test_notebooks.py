@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -506,3 +508,53 @@ def test_setup_refuses_a_data_bucket_in_another_region(moto_url: str, tmp_path: 
     assert refused.value.evalue.startswith(f"data bucket data-in-oregon is in us-west-2 but the project would be in "
                                            f"{REGION}: S3 sends a bucket's upload events only in its own Region")
     assert not (tmp_path / "state.json").exists()
+
+
+def test_setup_without_credentials_stops_with_one_line(isolated_jupyter, monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    """Without credentials botocore fails only at the first call, with NoCredentialsError at the bottom of a
+    long traceback (boto3 docs, "Credentials": the provider chain). The notebook stops at connect() and the
+    kernel shows one line that says what to do, not a traceback."""
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                     "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(papermill.PapermillExecutionError) as refused:
+        run("00-setup.ipynb", tmp_path, REGION=REGION, WORK_DIR=str(tmp_path / "data"))
+    assert refused.value.ename == "WalkthroughError"
+    assert refused.value.evalue.startswith("no AWS credentials found")
+    # _render_traceback_: the cell's error output is that one line (papermill keeps the kernel's traceback)
+    assert [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in refused.value.traceback] == [
+        f"WalkthroughError: {refused.value.evalue}"]
+
+
+def test_the_readme_recipe_runs_the_notebooks_without_aws(tmp_path: Path) -> None:
+    """The README's "notebooks without AWS" command, as written (its interpreter is this tox env's): all four
+    notebooks run against moto with fake credentials, report exactly the AWS-only steps, write nothing into
+    the checkout."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    [command] = [line for block in re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)
+                 for line in block.splitlines() if "run_without_aws.py" in line]
+    interpreter, *arguments = command.split()
+    assert interpreter == ".tox/tests/bin/python"  # created by the Quick start's `tox`; this test runs in it
+    before = sorted(p.name for p in NOTEBOOKS_DIR.iterdir())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["TMPDIR"] = str(tmp_path)  # the default --out is a new temporary folder
+    done = subprocess.run([sys.executable, *arguments], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "all 4 notebooks ran against moto" in done.stdout
+    reported: dict[str, list[str]] = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("running "):
+            current = line.split()[1] + ".ipynb"
+            reported[current] = []
+        elif line.startswith("  skipped (needs AWS): "):
+            reported[current].append(line.removeprefix("  skipped (needs AWS): "))
+    assert reported == AWS_ONLY_STEPS
+    [out] = tmp_path.glob("notebooks-without-aws-*")
+    assert sorted(p.name for p in out.glob("*.ipynb")) == sorted(NOTEBOOKS)
+    assert sorted(p.name for p in NOTEBOOKS_DIR.iterdir()) == before

@@ -167,6 +167,26 @@ def test_steps_run_aws_only_steps_against_aws() -> None:
     assert steps.summary() == {"executed": ["remote"], "skipped": []}
 
 
+def test_a_step_without_credentials_fails_with_one_line_naming_the_step() -> None:
+    """Credentials that expire or vanish mid-walkthrough: botocore raises NoCredentialsError from the first call
+    that needs them; the step says what to do, and the error renders as one line in Jupyter."""
+
+    def call_aws() -> None:  # a new session: boto3's default one may hold credentials an earlier test resolved
+        boto3.session.Session().client("sts", region_name=REGION).get_caller_identity()
+
+    steps = fsi.Steps("nb")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            patch.delenv(variable, raising=False)
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        patch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+        with pytest.raises(fsi.WalkthroughError) as failed:
+            steps.run("read the caller identity", call_aws)
+    assert str(failed.value).startswith("read the caller identity: no AWS credentials found")
+    assert failed.value._render_traceback_() == [f"WalkthroughError: {failed.value}"]
+    assert steps.summary() == {"executed": [], "skipped": []}
+
+
 def test_state_round_trips_and_a_missing_file_says_what_to_run(tmp_path: Path) -> None:
     state = make_state(created={"data_bucket": True}, project={"ProjectName": "p"})
     state.remember_upload("s3://b/k")

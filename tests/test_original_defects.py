@@ -89,10 +89,11 @@ def test_lambda_runtime_is_current_with_dlq_and_without_concurrency_one(template
     start = _resolved(templates)["Resources"]["StartIngestionFunction"]["Properties"]
     assert "TargetArn" in start["DeadLetterConfig"]
     assert "ReservedConcurrentExecutions" not in start, "no reservation unless the admin asks for one"
-    rule = templates[PROJECT]["Resources"]["UploadRule"]
-    (target,) = rule["Properties"]["Targets"]
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
-    assert "Arn" in target["DeadLetterConfig"]
+    for mode in ("PerFile", "Batched"):  # the rule targets the Lambda or the batch queue: both retry, both DLQ
+        rule = _resolved(templates, StartMode=mode)["Resources"]["UploadRule"]
+        (target,) = rule["Properties"]["Targets"]
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0, mode
+        assert "Arn" in target["DeadLetterConfig"], mode
 
 
 def test_dead_letter_queue_is_encrypted(templates) -> None:

@@ -81,3 +81,24 @@ def test_tests_cite_no_document_outside_the_repository() -> None:
         if outside.search(line) and path.name != "test_readme.py"
     ]
     assert not found, found
+
+
+def _commands(markdown: str) -> list[str]:
+    """Every command the text shows: lines of shell code blocks and inline code spans."""
+    blocks = re.findall(r"```(?:sh|bash|shell)\n(.*?)```", markdown, flags=re.DOTALL)
+    lines = [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", markdown, flags=re.DOTALL))
+    return lines + spans
+
+
+DOCUMENTS = ["README.md", *sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_commands_work_as_written_after_the_quick_start(document: str) -> None:
+    """After the Quick start, tox is .venv/bin/tox and pytest is .tox/tests/bin/pytest: neither is on PATH, so a
+    bare `tox ...` or `pytest ...` fails with "command not found" for a reader who follows the README."""
+    path = REPO_ROOT / document
+    bare = [c for c in _commands(path.read_text(encoding="utf-8"))
+            if re.match(r"(?:[A-Z_]+=\S+\s+)*(tox|pytest|papermill|moto_server|python -m)\b", c)]
+    assert bare == [], f"{document}: commands that are not on PATH after the Quick start: {bare}"

@@ -59,9 +59,11 @@ from generators.cli import parser as cli_parser
 from generators.policies import release_statements
 from generators.products import products, registered
 from generators.release import command as release
-from generators.release.aws import AwsClients
-from generators.release.s3 import PROVISIONING_TAG
+from generators.release.aws import AwsClients, PreconditionError
+from generators.release.previous import previous_version
+from generators.release.s3 import PROVISIONING_TAG, Manifest
 from generators.settings import Settings
+from generators.upgrade import launch_role_digest
 from security.policy_eval import allows
 
 
@@ -249,13 +251,30 @@ def test_bucket_pattern_is_resolved_for_the_publishing_account_and_region(aws, c
     assert "rel-${AWS::AccountId}-${AWS::Region}" in project, "one build serves every account and region"
 
 
-def test_bucket_in_another_region_gets_that_regions_url(aws, capsys) -> None:
-    """S3 User Guide, "Virtual hosting of buckets": https://BUCKET.s3.REGION.amazonaws.com/KEY."""
+def test_bucket_in_another_default_region_gets_that_regions_url(aws, capsys, monkeypatch) -> None:
+    """S3 User Guide, "Virtual hosting of buckets": https://BUCKET.s3.REGION.amazonaws.com/KEY (us-east-1
+    buckets too, whose GetBucketLocation answers null)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     create_bucket("release-artifacts-use1", region="us-east-1")
     code, out, err = run_release(capsys, "--version", VERSION, "--bucket", "release-artifacts-use1",
                                  "--out", str(aws.out))
     assert code == 0, err
     assert f"https://release-artifacts-use1.s3.us-east-1.amazonaws.com/{PREFIX}/project-s3-fs-ingestion.yaml" in out
+
+
+def test_fixed_name_bucket_in_another_region_is_refused_before_anything_is_built(aws, capsys) -> None:
+    """AWS Lambda API Reference, "FunctionCode": S3Bucket is "an Amazon S3 bucket in the same AWS Region as your
+    function". Projects of this release are provisioned in its region and read their Lambda code from a bucket
+    with a fixed name: in another region, CreateFunction fails for every project."""
+    s3_use1 = create_bucket("release-artifacts-use1", region="us-east-1")
+    code, _, err = run_release(capsys, "--version", VERSION, "--bucket", "release-artifacts-use1",
+                               "--out", str(aws.out))
+    assert code == 2
+    line = one_error_line(err)
+    assert "release-artifacts-use1 is in us-east-1, but the release's region is eu-west-1" in line
+    assert "${AWS::Region}" in line and "nothing was published" in line
+    assert not aws.out.exists(), "refused before the build"
+    assert keys(s3_use1, "release-artifacts-use1") == set()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -548,3 +567,165 @@ def test_release_doc_covers_every_option_and_action() -> None:
     assert not missing, f"docs/release.md does not mention {missing}"
     missing = sorted(a for a in release.REQUIRED_ACTIONS if a not in doc)
     assert not missing, f"docs/release.md does not list {missing}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Where a release builds: never over build/
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_dry_run_never_writes_build(aws, capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_release(capsys, "--version", VERSION, "--bucket", BUCKET, "--dry-run")
+    assert code == 0, err
+    assert not (tmp_path / "build").exists()
+    scratch = Path(re.search(r"built into the temporary directory (\S+) \(removed", out).group(1))
+    assert not scratch.exists(), "removed once the plan is printed"
+    assert f"{PREFIX}/project-s3-fs-ingestion.yaml" in out and keys(aws.s3) == set()
+
+
+def test_a_release_builds_into_its_own_version_folder_and_names_the_published_copies(aws, capsys, monkeypatch,
+                                                                                       tmp_path) -> None:
+    """build/ keeps what the developer built; admins deploy the published templates (CloudFormation
+    CreateStack/UpdateStack TemplateURL: an S3 URL), the copies the portfolio and the projects refer to."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "sm-policies.yaml").write_text("# the developer's own build\n", encoding="utf-8")
+    code, out, err = run_release(capsys, "--version", VERSION, "--bucket", BUCKET)
+    assert code == 0, err
+    assert (tmp_path / "build" / "sm-policies.yaml").read_text(encoding="utf-8") == "# the developer's own build\n"
+    own = tmp_path / "build" / VERSION
+    published = aws.s3.get_object(Bucket=BUCKET, Key=f"{PLATFORM_PREFIX}/sm-policies.yaml")["Body"].read()
+    assert (own / "sm-policies.yaml").read_bytes() == published
+    for name in ("sm-policies", "sm-project-sc-portfolio"):
+        url = f"https://{BUCKET}.s3.{REGION}.amazonaws.com/{PLATFORM_PREFIX}/{name}.yaml"
+        assert f"deploy the published {name}: --template-url {url}" in out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Refused before anything is built or published
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--product-id", ""], "--product-id is empty"),
+        (["--product-id", "  "], "--product-id is empty"),
+        (["--product-name", ""], "--product-name is empty"),
+        (["--product-name", "s3-fs-ingestion="], "give a value after '='"),
+        (["--product-id", "s3-fs-ingestion= "], "give a value after '='"),
+        (["--version", "1.2.0+build.5"], "has build metadata"),
+    ],
+)
+def test_empty_product_values_and_build_metadata_are_refused_before_the_build(aws, capsys, options, message) -> None:
+    """An empty id or name would register nothing (Service Catalog API Reference, "DescribeProductAsAdmin": Id
+    has a minimum length of 1); a '+' version breaks the template URLs (see tests/test_cli.py)."""
+    code, _, err = run_release(capsys, *args(aws, *options))
+    assert code == 2 and message in one_error_line(err)
+    assert not aws.out.exists() and keys(aws.s3) == set()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# "Redeploy sm-policies first": the launch role's digest against the previous published version
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _put_manifest(s3, key: str, **fields) -> None:
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"format": 2, **fields}).encode())
+
+
+def _changelog(repo_root: Path, version: str, answer: str) -> None:
+    (repo_root / "CHANGELOG.md").write_text(f"# Changelog\n\n## [{version}] - Unreleased\n\n### Upgrade\n\n"
+                                            f"- Launch role changed: {answer}\n", encoding="utf-8")
+
+
+def test_the_manifest_records_the_launch_role_digest_of_the_published_policies(aws, capsys) -> None:
+    code, _, err = run_release(capsys, *args(aws))
+    assert code == 0, err
+    policies_yaml = aws.s3.get_object(Bucket=BUCKET, Key=f"{PLATFORM_PREFIX}/sm-policies.yaml")["Body"].read()
+    expected = launch_role_digest(yaml.safe_load(policies_yaml))
+    assert read_manifest(aws.s3)["launch_role_policy_sha256"] == expected
+
+
+def test_first_release_under_a_prefix_says_to_deploy_sm_policies(aws, capsys) -> None:
+    code, out, err = run_release(capsys, *args(aws))
+    assert code == 0, err
+    assert "sm-policies: first version under this prefix: deploy sm-policies (https://" in out
+
+
+def test_unchanged_launch_role_since_the_previous_version_needs_no_redeploy(aws, capsys) -> None:
+    code, _, err = run_release(capsys, "--version", "1.1.0", "--bucket", BUCKET, "--out", str(aws.out / "a"))
+    assert code == 0, err
+    code, out, err = run_release(capsys, *args(aws))
+    assert code == 0, err
+    assert "the launch role's policy is unchanged since version 1.1.0" in out
+    assert "REDEPLOY" not in out
+
+
+def test_changed_launch_role_since_the_previous_version_says_redeploy_first(aws, capsys) -> None:
+    """The newest complete version older than this one counts: a newer one (2.0.0) and one without a
+    manifest (1.1.5, an interrupted release) are skipped."""
+    _put_manifest(aws.s3, "releases/platform/1.1.0/manifest.json", version="1.1.0",
+                  launch_role_policy_sha256="0" * 64)
+    aws.s3.put_object(Bucket=BUCKET, Key="releases/platform/1.1.5/sm-policies.yaml", Body=b"incomplete")
+    _put_manifest(aws.s3, "releases/platform/2.0.0/manifest.json", version="2.0.0",
+                  launch_role_policy_sha256="1" * 64)
+    code, out, err = run_release(capsys, *args(aws))
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if line.startswith("REDEPLOY sm-policies FIRST"))
+    assert "changed since version 1.1.0" in line and "releases/platform/1.1.0/manifest.json" in line
+    assert f"https://{BUCKET}.s3.{REGION}.amazonaws.com/{PLATFORM_PREFIX}/sm-policies.yaml" in line
+
+
+@pytest.mark.parametrize(("answer", "expected"), [("yes", "REDEPLOY sm-policies FIRST"),
+                                                  ("no", "is unchanged since version 0.1.0"),
+                                                  (None, "cannot tell whether the launch role's policy changed")])
+def test_a_format_1_manifest_without_digest_falls_back_on_the_changelog(aws, capsys, answer, expected) -> None:
+    """0.1.0 was published with a format-1 manifest beside its only product's files, without a digest."""
+    _put_manifest(aws.s3, "releases/s3-fs-ingestion/0.1.0/manifest.json", version="0.1.0")
+    if answer:
+        _changelog(aws.repo_root, VERSION, answer)
+    code, out, err = run_release(capsys, *args(aws))
+    assert code == 0, err
+    assert expected in out
+    if answer:
+        assert f"CHANGELOG.md [{VERSION}] says so" in out
+
+
+def test_dry_run_says_what_the_changelog_declares(aws, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(release, "aws_clients", lambda: pytest.fail("a dry run makes no AWS call"))
+    _changelog(aws.repo_root, VERSION, "yes")
+    code, out, err = run_release(capsys, *args(aws, "--dry-run"))
+    assert code == 0, err
+    assert f"REDEPLOY sm-policies FIRST: the launch role's policy changed (CHANGELOG.md [{VERSION}] says so; a " \
+        "real run compares with the previous version's manifest)" in out
+    assert "s3:ListObjectsV2 Prefix=releases/platform/ Delimiter=/" in out
+
+
+def test_a_manifest_without_the_digest_is_identical_to_one_with_it(aws, capsys) -> None:
+    """Re-running a version published before the digest existed changes nothing: the digest is derived from
+    sm-policies.yaml, whose SHA-256 both manifests list."""
+    code, _, err = run_release(capsys, *args(aws))
+    assert code == 0, err
+    body = aws.s3.get_object(Bucket=BUCKET, Key=MANIFEST_KEY)["Body"].read()
+    built = Manifest("manifest.json", MANIFEST_KEY, body)
+    older = json.loads(body)
+    del older["launch_role_policy_sha256"]
+    assert built.same_content(json.dumps(older).encode())
+    older["platform"]["files"][0]["sha256"] = "0" * 64
+    assert not built.same_content(json.dumps(older).encode())
+
+
+def test_earlier_versions_that_cannot_be_listed_stop_the_release_before_any_upload() -> None:
+    """S3 API Reference, "ListObjectsV2": 403 AccessDenied without s3:ListBucket on the bucket."""
+    s3 = boto3.client("s3", region_name=REGION)
+    stubber = Stubber(s3)
+    stubber.add_client_error("list_objects_v2", service_error_code="AccessDenied", service_message="Access Denied",
+                             http_status_code=403,
+                             expected_params={"Bucket": BUCKET, "Prefix": "releases/platform/", "Delimiter": "/"})
+    stubber.activate()
+    with pytest.raises(PreconditionError, match=r"cannot read the earlier versions under s3://release-artifacts/"
+                                                r"releases/ \(s3:ListBucket, s3:GetObject\): AccessDenied"):
+        previous_version(s3, BUCKET, "releases", VERSION)
+    stubber.assert_no_pending_responses()

@@ -136,6 +136,60 @@ def record_start_ingestion(project: Scenario, monkeypatch: pytest.MonkeyPatch) -
                 result = app.lambda_handler(event, None)
             assert result["status"] == "started", (name, result)
             activities.append(activity(name, "start-ingestion", calls))
+        activities += _record_batches(app, project, env, uploads["start-ingestion: S3 Object Created event"],
+                                      monkeypatch)
+    return activities
+
+
+def _record_batches(app: Any, project: Scenario, env: Mapping[str, str], upload: dict,
+                    monkeypatch: pytest.MonkeyPatch) -> list[Activity]:
+    """Batched start mode: the event source mapping hands the function SQS messages whose bodies are upload
+    events ("Using Lambda with Amazon SQS", Lambda Developer Guide); the function starts one execution per batch,
+    raises the messages' visibility when SageMaker refuses for its quota, and dead-letters with a reason what can
+    never start."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    sqs = boto3.client("sqs")
+    dlq_url = sqs.create_queue(QueueName=env["DEAD_LETTER_QUEUE_URL"].rsplit("/", 1)[1])["QueueUrl"]
+    assert dlq_url.endswith(env["DEAD_LETTER_QUEUE_URL"].rsplit("/", 1)[1])
+    queue_url = sqs.create_queue(QueueName=project.resources["IngestionBatchQueue"]["Properties"]["QueueName"])[
+        "QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def sqs_event(*bodies: Any) -> dict:
+        for body in bodies:
+            sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(body) if isinstance(body, dict) else body)
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                       MessageSystemAttributeNames=["All"])["Messages"]
+        return {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                             "attributes": m["Attributes"], "messageAttributes": {}, "eventSource": "aws:sqs",
+                             "eventSourceARN": queue_arn, "awsRegion": REGION} for m in messages]}
+
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise JsonRESTError("ResourceLimitExceeded", "You have reached the limit of concurrent executions")
+
+    activities = []
+    second = with_object(copy.deepcopy(upload), bucket=env["DATA_BUCKET"], key=env["DATA_PREFIX"] + "second.csv")
+    batches = {
+        "start-ingestion: SQS batch of uploads (batched start mode)": (sqs_event(upload, second), None),
+        "start-ingestion: SQS batch SageMaker refuses for its quota (visibility raised)":
+            (sqs_event(with_object(copy.deepcopy(upload), bucket=env["DATA_BUCKET"],
+                                   key=env["DATA_PREFIX"] + "third.csv")), refuse),
+        "start-ingestion: SQS message that can never start (dead-lettered with its reason)":
+            (sqs_event("not an event"), None),
+    }
+    for name, (event, start) in batches.items():
+        for client in ("_client", "_s3", "_sqs"):  # clients for moto, created by the handler
+            monkeypatch.setattr(app, client, None)
+        with pytest.MonkeyPatch.context() as patch:
+            if start is not None:
+                patch.setattr(SageMakerModelBackend, "start_pipeline_execution", start)
+            with recording() as calls:
+                result = app.lambda_handler(event, None)
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        assert failed == ({r["messageId"] for r in event["Records"]} if start is not None else set()), (name, result)
+        activities.append(activity(name, "start-ingestion", calls))
     return activities
 
 

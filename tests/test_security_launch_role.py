@@ -118,7 +118,7 @@ def test_launch_role_policy_covers_create_update_delete_for_every_scenario(templ
     for scenario in project_scenarios:
         for need in requirements(scenario.resources):
             checked += 1
-            if not allows([policy], need.action, need.arn, passed_to=need.passed_to):
+            if not allows([policy], need.action, need.arn, passed_to=need.passed_to, context=dict(need.context)):
                 missing.append(f"{scenario.label} {need.logical_id}: {need.action} on {need.arn} ({need.passed_to})")
     assert checked > 500
     assert not missing, "LaunchRolePolicy does not grant:\n" + "\n".join(sorted(set(missing)))

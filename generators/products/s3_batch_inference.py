@@ -17,7 +17,7 @@ import awacs.sagemaker as sm
 from troposphere import GetAtt, Output, Ref, Sub
 
 from .. import event_patterns
-from ..blocks import buckets, pipeline_jobs, seed_code_cicd, upload_trigger
+from ..blocks import alarms, buckets, pipeline_jobs, seed_code_cicd, upload_trigger
 from ..blocks.project import PROJECT_PARAMETERS, ProjectTemplate
 from ..common import arn
 from ..grants import Grant
@@ -95,6 +95,7 @@ PARAMETERS = ParameterTable.of(
     ],
     upload_trigger.TRIGGER_PARAMETERS,
     seed_code_cicd.SOURCE_PARAMETERS,
+    alarms.NOTIFICATION_PARAMETERS,
     PROJECT_PARAMETERS,
 )
 
@@ -176,6 +177,7 @@ def build(settings: Settings, product: Product) -> ProjectTemplate:
         "approved or rejected.",
         pattern=event_patterns.model_package_state_pattern(pt.ref("ModelPackageGroupName")),
     )
+    alarms.project_alarms(pt, trigger)
     pt.project_roles.extend(model_grants(pt))
     pt.execution.extend([*transform_grants(pt), *pipeline_jobs.input_grants(pt)])
     pt.template.add_output(
@@ -191,6 +193,8 @@ def build(settings: Settings, product: Product) -> ProjectTemplate:
             Output("DeadLetterQueueUrl", Value=Ref(trigger.queue),
                    Description="Events that could not start the pipeline"),
             Output("DeadLetterQueueArn", Value=GetAtt(trigger.queue, "Arn")),
+            Output("BatchQueueUrl", Value=Ref(trigger.batch_queue),
+                   Description="Upload events waiting for their batch (StartMode Batched)"),
             Output("SeedCodePipelineName", Value=Ref(cicd.pipeline)),
             Output("RepositoryCloneUrlHttp", Condition="UseCodeCommit", Value=GetAtt(cicd.repository, "CloneUrlHttp")),
             Output("RepositoryName", Condition="UseCodeCommit", Value=GetAtt(cicd.repository, "Name")),
@@ -215,6 +219,7 @@ PRODUCT = Product(
         "DataSuffix": ".csv",
         "ModelPackageGroupName": "churn-models",
         "CodeConnectionArn": "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d",
+        "AlarmEmail": "ml-team@example.com",
         "RepositoryId": "my-org/churn-scoring",
     },
     portfolio=PortfolioEntry.named("BatchInference"),

@@ -11,7 +11,7 @@ import awacs.s3 as s3
 import awacs.sagemaker as sm
 from troposphere import GetAtt, Output, Ref, Sub
 
-from ..blocks import buckets, pipeline_jobs, seed_code_cicd, upload_trigger
+from ..blocks import alarms, buckets, pipeline_jobs, seed_code_cicd, upload_trigger
 from ..blocks.project import PROJECT_PARAMETERS, ProjectTemplate
 from ..common import arn
 from ..data_wrangler import DATA_WRANGLER_REGIONS
@@ -108,6 +108,7 @@ PARAMETERS = ParameterTable.of(
     ],
     upload_trigger.TRIGGER_PARAMETERS,
     seed_code_cicd.SOURCE_PARAMETERS,
+    alarms.NOTIFICATION_PARAMETERS,
     PROJECT_PARAMETERS,
 )
 
@@ -176,6 +177,7 @@ def build(settings: Settings, product: Product) -> ProjectTemplate:
             "PROCESSING_INSTANCE_COUNT": pt.ref("ProcessingInstanceCount"),
         },
     )
+    alarms.project_alarms(pt, trigger)
     pt.project_roles.extend(feature_store_grants(pt))
     pt.execution.extend([*pipeline_jobs.processing_job_grants(pt, PROCESSING_IMAGES), *offline_store_grants(pt)])
     pt.template.add_output(
@@ -188,6 +190,8 @@ def build(settings: Settings, product: Product) -> ProjectTemplate:
             Output("DeadLetterQueueUrl", Value=Ref(trigger.queue),
                    Description="Events that could not start the pipeline"),
             Output("DeadLetterQueueArn", Value=GetAtt(trigger.queue, "Arn")),
+            Output("BatchQueueUrl", Value=Ref(trigger.batch_queue),
+                   Description="Upload events waiting for their batch (StartMode Batched)"),
             Output("SeedCodePipelineName", Value=Ref(cicd.pipeline)),
             Output("RepositoryCloneUrlHttp", Condition="UseCodeCommit", Value=GetAtt(cicd.repository, "CloneUrlHttp")),
             Output("RepositoryName", Condition="UseCodeCommit", Value=GetAtt(cicd.repository, "Name")),
@@ -213,6 +217,7 @@ PRODUCT = Product(
         "DataWranglerFlowUrl": "s3://sagemaker-eu-west-1-123456789012/flows/abalone.flow",
         "DataWranglerOutputName": "0b8ef4a2-1234.default",
         "CodeConnectionArn": "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d",
+        "AlarmEmail": "ml-team@example.com",
         "RepositoryId": "my-org/churn-features",
     },
     # The first product's logical ids in the portfolio template, unchanged since its first release.

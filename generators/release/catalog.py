@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..products import SLUG
-from ..settings import SEMVER
+from ..settings import semver_key
 from .aws import PreconditionError, ReleaseError, describe, error_code
 from .options import DEFAULT_PRODUCT
 
@@ -63,6 +63,9 @@ class OptionError(ValueError):
 def split_product_option(option: str, value: str, slugs: Iterable[str]) -> tuple[str, str]:
     """``SLUG=VALUE`` -> (slug, value); a bare value is for :data:`DEFAULT_PRODUCT` (what it meant when there
     was one product). A value whose part before ``=`` is not slug-shaped (``My=Name``) is a bare value."""
+    if not value.strip():
+        raise OptionError(f"{option} is empty: give a Service Catalog product "
+                          f"{'id (prod-...)' if option == '--product-id' else 'name'}, or SLUG=VALUE")
     slug, sep, rest = value.partition("=")
     if not sep or not SLUG.match(slug):
         return DEFAULT_PRODUCT, value
@@ -72,7 +75,7 @@ def split_product_option(option: str, value: str, slugs: Iterable[str]) -> tuple
             f"{option} {value}: no product {slug!r} (registered: {', '.join(known)}); for a {DEFAULT_PRODUCT} "
             f"value that contains '=', write {option} {DEFAULT_PRODUCT}={value}"
         )
-    if not rest:
+    if not rest.strip():
         raise OptionError(f"{option} {value}: give a value after '='")
     return slug, rest
 
@@ -205,18 +208,6 @@ def idempotency_token(version: str, product_id: str) -> str:
         digest = hashlib.sha256(f"{version}|{product_id}".encode()).hexdigest()[:16]
         token = f"{token[:TOKEN_MAX - len(digest) - 1]}-{digest}"
     return token
-
-
-def semver_key(version: str) -> tuple[Any, ...] | None:
-    """Semantic-versioning precedence as a sortable key (build metadata ignored); None if not a version."""
-    match = SEMVER.match(version)
-    if not match:
-        return None
-    major, minor, patch, pre, _build = match.groups()
-    if pre is None:
-        return (int(major), int(minor), int(patch), 1, ())
-    ids = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-    return (int(major), int(minor), int(patch), 0, ids)
 
 
 def register_version(

@@ -2,9 +2,11 @@
 
 The steps, in order (docs/release.md explains them and the permissions they need):
 
-1. preconditions, before anything changes: credentials (STS), the artifacts bucket (and the S3 template
-   bucket), the Service Catalog product of every product to register;
-2. build into ``build/`` with the release coordinates, so the templates reference exactly the published keys;
+1. preconditions, before anything changes: credentials (STS), the artifacts bucket (in the release's Region:
+   Lambda reads its code only from a bucket in the function's Region), the S3 template bucket, the Service
+   Catalog product of every product to register, the previous published version (its manifest);
+2. build into ``build/<version>/`` (a dry run: a temporary directory) with the release coordinates, so the
+   templates reference exactly the published keys and ``build/`` keeps what the developer built;
 3. compare with what is published: identical objects are skipped, a different object stops the release;
 4. upload each product's zips and project template under ``<prefix>/<slug>/<version>/``, then the platform
    templates and ``manifest.json`` under ``<prefix>/platform/<version>/`` (the manifest's presence means
@@ -22,16 +24,19 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError
 
+from .. import policies
 from ..build import REPO_ROOT, BuildResult, build
 from ..products import products
-from ..settings import Settings, SettingsError
+from ..settings import PLATFORM, POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE, Settings, SettingsError
+from ..upgrade import launch_role_digest, read_changelog
 from .aws import (
     AwsClients,
     PreconditionError,
@@ -52,6 +57,7 @@ from .catalog import (
     idempotency_token,
     register_version,
 )
+from .previous import LaunchRoleNotice, PreviousVersion, launch_role_notice, planned_notice, previous_version
 from .s3 import (
     Artifact,
     Manifest,
@@ -78,9 +84,10 @@ RegisteredCallback = Callable[[str, Registration], None]
 # Every IAM action a release calls (sts:GetCallerIdentity needs none). The ReleasePolicy of sm-policies
 # must grant them; a test checks it does. docs/release.md maps each to the API calls.
 REQUIRED_ACTIONS = (
-    "s3:ListBucket",  # HeadBucket; HeadObject answers 404 (not 403) for missing keys only with it
+    "s3:ListBucket",  # HeadBucket, ListObjectsV2 (earlier versions); HeadObject answers 404 (not 403) for
+    # missing keys only with it
     "s3:GetBucketLocation",
-    "s3:GetObject",  # HeadObject, GetObject (comparison with what is published)
+    "s3:GetObject",  # HeadObject, GetObject (comparison with what is published, the previous manifest)
     "s3:PutObject",
     "s3:PutObjectTagging",  # PutObject with Tagging, tags added to identical objects
     "s3:GetObjectTagging",
@@ -91,6 +98,14 @@ REQUIRED_ACTIONS = (
     "servicecatalog:DescribeProvisioningArtifact",
     "servicecatalog:UpdateProvisioningArtifact",
 )
+
+
+DEFAULT_OUT = Path("build")  # a release builds into build/<version>/, a dry run into a temporary directory
+CHANGELOG = "CHANGELOG.md"
+
+
+def default_out_dir(version: str) -> Path:
+    return DEFAULT_OUT / version
 
 
 def version_description(slug: str, version: str) -> str:
@@ -122,6 +137,7 @@ class BuiltRelease:
     platform: tuple[Artifact, ...]
     manifest: Manifest
     s3_templates: tuple[Artifact, ...] = ()  # one per product, with --s3-template-location
+    launch_role_sha256: str = ""  # generators.upgrade.launch_role_digest of the built sm-policies
 
     @property
     def objects(self) -> list[Artifact]:
@@ -144,8 +160,19 @@ def build_release(request: ReleaseRequest) -> BuiltRelease:
     platform = platform_files(settings, result)
     location = request.template_location
     templates = tuple(s3_template_artifact(settings, f, location) for f in files) if location else ()
-    return BuiltRelease(result, files, platform, manifest(settings, files, platform, git_source(request.repo_root)),
-                        templates)
+    digest = launch_role_digest(json.loads(policies.build(settings).to_json()))
+    return BuiltRelease(result, files, platform,
+                        manifest(settings, files, platform, git_source(request.repo_root), digest), templates, digest)
+
+
+def changelog_marker(request: ReleaseRequest) -> tuple[bool | None, str]:
+    """CHANGELOG.md's 'Launch role changed' answer for the version being released, and where it was read."""
+    where = f"{CHANGELOG} [{request.settings.version}]"
+    try:
+        section = read_changelog(request.repo_root / CHANGELOG).get(request.settings.version)
+    except ValueError as error:
+        raise PreconditionError(str(error)) from None
+    return (section.launch_role_changed if section else None), where
 
 
 @dataclass(frozen=True)
@@ -157,6 +184,7 @@ class Target:
     region: str
     catalog: dict[str, CatalogProduct]  # slug -> its Service Catalog product
     template_region: str | None
+    previous: PreviousVersion | None = None  # the newest published version older than this one
 
 
 @dataclass
@@ -171,6 +199,8 @@ class ReleaseReport:
     template_location: S3Location | None = None
     template_location_region: str | None = None
     registrations: dict[str, Registration] = field(default_factory=dict)  # slug -> registration
+    platform_urls: dict[str, str] = field(default_factory=dict)  # sm-policies, portfolio -> HTTPS URL
+    launch_role: LaunchRoleNotice | None = None
 
     @property
     def changed(self) -> bool:
@@ -194,12 +224,21 @@ def check_preconditions(request: ReleaseRequest, clients: AwsClients) -> Target:
             f"bucket {bucket} is in {region}, but its pattern {settings.artifacts_bucket} names the "
             f"configured region {clients.region}: publish with AWS_REGION={region}"
         )
+    if region != clients.region:
+        # Lambda API Reference, "FunctionCode": S3Bucket is "an Amazon S3 bucket in the same AWS Region as your
+        # function": projects of this release (its Region) could not create their Lambda functions.
+        raise PreconditionError(
+            f"artifacts bucket {bucket} is in {region}, but the release's region is {clients.region}: Lambda reads "
+            f"function code only from a bucket in the function's Region; use a bucket in {clients.region}, a "
+            f"name pattern with ${{AWS::Region}} (one bucket per Region), or release with AWS_REGION={region}"
+        )
     catalog = find_products(clients.client("servicecatalog"), request.catalog, clients.region) \
         if request.registers else {}
     template_region = None
     if request.template_location:
         template_region = bucket_region(clients, request.template_location.bucket, "S3 template")
-    return Target(identity.arn, bucket, region, catalog, template_region)
+    previous = previous_version(clients.client("s3", region), bucket, settings.artifacts_prefix, settings.version)
+    return Target(identity.arn, bucket, region, catalog, template_region, previous)
 
 
 def publish_release(
@@ -223,11 +262,15 @@ def publish_release(
     known = [publisher.verify(artifact) for artifact in release_objects]
     template_known = [template_publisher.verify(a) for a in built.s3_templates] if template_publisher else []
 
+    changelog_says, changelog_section = changelog_marker(request)
     report = ReleaseReport(
         settings, target.publisher_arn, target.bucket, target.region, [],
         template_urls={f.product.slug: object_url(target.bucket, target.region, f.project_template.key)
                        for f in built.products},
         template_location=request.template_location, template_location_region=target.template_region,
+        platform_urls={a.name.removesuffix(".yaml"): object_url(target.bucket, target.region, a.key)
+                       for a in built.platform},
+        launch_role=launch_role_notice(built.launch_role_sha256, target.previous, changelog_says, changelog_section),
     )
     for artifact, found in zip(release_objects, known, strict=True):
         try:
@@ -271,7 +314,7 @@ def plan_calls(request: ReleaseRequest, built: BuiltRelease, region: str | None)
     bucket_region_guess = region or "<bucket region>"
     calls = [
         "sts:GetCallerIdentity (who is publishing; needs no permission)",
-        f"s3:HeadBucket, s3:GetBucketLocation {settings.artifacts_bucket}",
+        f"s3:HeadBucket, s3:GetBucketLocation {settings.artifacts_bucket} (must be in the release's region)",
     ]
     for ref in request.catalog:
         if ref.product_id:
@@ -282,6 +325,8 @@ def plan_calls(request: ReleaseRequest, built: BuiltRelease, region: str | None)
     if request.template_location:
         calls.append(f"s3:HeadBucket, s3:GetBucketLocation {request.template_location.bucket}")
     calls += [
+        f"s3:ListObjectsV2 Prefix={'/'.join(p for p in (settings.artifacts_prefix, PLATFORM) if p)}/ Delimiter=/ "
+        "(and the format-1 folder), s3:GetObject of the newest earlier manifest.json (its launch-role digest)",
         "s3:HeadObject ChecksumMode=ENABLED for every object (s3:GetObject when no SHA-256 is stored)",
         "s3:PutObject IfNoneMatch=* ChecksumSHA256=<sha256> Tagging=servicecatalog:provisioning=true "
         "for every object not yet published, manifest.json last (untagged)",
@@ -336,8 +381,9 @@ def request_from(args: argparse.Namespace) -> ReleaseRequest:
         location = parse_s3_location(args.s3_template_location) if args.s3_template_location else None
     except SettingsError as error:
         raise CliError(str(error)) from None
+    out_dir = Path(args.out) if args.out else default_out_dir(settings.version)
     return ReleaseRequest(
-        settings=settings, out_dir=Path(args.out), repo_root=REPO_ROOT, catalog=refs,
+        settings=settings, out_dir=out_dir, repo_root=REPO_ROOT, catalog=refs,
         deprecate_previous=args.deprecate_previous, template_location=location,
         wait=WaitPolicy(timeout=args.wait_timeout),
     )
@@ -349,11 +395,16 @@ def run(args: argparse.Namespace) -> int:
     request = request_from(args)
     if args.dry_run:
         try:
-            built = build_release(request)
+            if args.out:  # the engineer asked for the files
+                _print_plan(request, build_release(request), aws_clients_region())
+                return 0
+            # A dry run never writes build/: it builds into a temporary directory, removed once the plan is printed.
+            with tempfile.TemporaryDirectory(prefix=f"release-{request.settings.version}-") as scratch:
+                dry = replace(request, out_dir=Path(scratch))
+                _print_plan(dry, build_release(dry), aws_clients_region(), temporary=True)
+            return 0
         except PreconditionError as error:
             raise CliError(str(error)) from None
-        _print_plan(request, built, aws_clients_region())
-        return 0
     try:
         report = publish_release(request, aws_clients(), on_progress=_print_progress,
                                  on_registered=_print_registration)
@@ -384,11 +435,13 @@ def _print_artifact(artifact: Artifact) -> None:
     print(f"  {artifact.key}  {artifact.size:,} bytes  sha256 {artifact.sha256}  tags {tags}")
 
 
-def _print_plan(request: ReleaseRequest, built: BuiltRelease, region: str | None) -> None:
+def _print_plan(request: ReleaseRequest, built: BuiltRelease, region: str | None, temporary: bool = False) -> None:
     settings = request.settings
     bucket = settings.artifacts_bucket
-    print(f"dry run: version {settings.version} of {len(built.products)} product(s) built into "
-          f"{built.result.out_dir}; no AWS call made, nothing published")
+    where = f"the temporary directory {built.result.out_dir} (removed after this plan; --out DIR keeps the " \
+        "files)" if temporary else str(built.result.out_dir)
+    print(f"dry run: version {settings.version} of {len(built.products)} product(s) built into {where}; "
+          "no AWS call made, nothing published")
     print("would publish (objects already published with identical bytes are skipped), in this order:")
     for files in built.products:
         product = files.product
@@ -409,6 +462,8 @@ def _print_plan(request: ReleaseRequest, built: BuiltRelease, region: str | None
         how = f"on the Service Catalog product {ref.lookup}" if ref else \
             "skipped (not named by --register, --product-id or --product-name)"
         print(f"Service Catalog: {files.product.slug}: registration {how}")
+    print(planned_notice(*changelog_marker(request)).line(
+        settings.version, f"s3://{bucket}/{settings.platform_prefix}/{POLICIES_TEMPLATE}.yaml"))
     if region:
         print(f"(URLs assume the bucket is in the configured region {region}; a real run asks S3)")
     print("API calls a real run makes:")
@@ -427,6 +482,11 @@ def _print_report(report: ReleaseReport) -> None:
               "nothing uploaded")
     for slug, url in report.template_urls.items():
         print(f"project template URL of {slug}: {url}")
+    for name in (POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE):
+        if name in report.platform_urls:
+            print(f"deploy the published {name}: --template-url {report.platform_urls[name]}")
+    if report.launch_role:
+        print(report.launch_role.line(settings.version, report.platform_urls.get(POLICIES_TEMPLATE, POLICIES_TEMPLATE)))
     if report.s3_templates and report.template_location:
         _print_studio_setup(report)
     for slug in report.template_urls:  # the registrations were printed as they happened

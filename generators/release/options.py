@@ -45,7 +45,9 @@ def add_release_arguments(commands: argparse._SubParsersAction[Any],
     parser.add_argument("--wait-timeout", type=float, default=DEFAULT_WAIT_TIMEOUT, metavar="SECONDS",
                         help="how long to wait for each new version to become AVAILABLE (default: %(default)s)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="build locally and print the plan for every product (keys, sizes, SHA-256, API calls); "
-                        "no AWS call")
-    parser.add_argument("--out", default="build", help="build directory (default: build)")
+                        help="build (in a temporary directory unless --out) and print the plan for every product "
+                        "(keys, sizes, SHA-256, API calls, whether sm-policies must be redeployed first); no AWS call")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="build directory (default: build/VERSION/ for a release, so build/ keeps what you built; "
+                        "a temporary directory, removed afterwards, for --dry-run)")
     return parser

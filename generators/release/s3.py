@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 2  # 2: one manifest for every product, under <prefix>/platform/<version>/
+# SHA-256 of the launch role's grants in sm-policies (generators.upgrade.launch_role_digest): the next release
+# compares it to say whether sm-policies must be redeployed first. Derived from sm-policies.yaml, whose own
+# SHA-256 the manifest lists, so like "source" it does not count when comparing manifests.
+LAUNCH_ROLE_DIGEST = "launch_role_policy_sha256"
+_METADATA = ("source", LAUNCH_ROLE_DIGEST)
 PROVISIONING_TAG = ("servicecatalog:provisioning", "true")  # the launch role reads only tagged objects
 STUDIO_VISIBILITY_TAG = ("sagemaker:studio-visibility", "true")  # Studio lists only tagged S3 templates
 CONTENT_TYPES = {".yaml": "application/yaml", ".zip": "application/zip", ".json": "application/json"}
@@ -91,7 +96,7 @@ class Manifest(Artifact):
 
 
 def _without_source(manifest: Any) -> Any:
-    return {k: v for k, v in manifest.items() if k != "source"} if isinstance(manifest, dict) else manifest
+    return {k: v for k, v in manifest.items() if k not in _METADATA} if isinstance(manifest, dict) else manifest
 
 
 class State(Enum):
@@ -175,10 +180,11 @@ def _entries(artifacts: Iterable[Artifact]) -> list[dict[str, Any]]:
 
 
 def manifest(settings: Settings, products: Sequence[ProductFiles], platform: Sequence[Artifact],
-             source: dict[str, Any]) -> Manifest:
+             source: dict[str, Any], launch_role_sha256: str | None = None) -> Manifest:
     """``manifest.json`` under the platform prefix: every product and every file with size and SHA-256, the
-    version and the git commit; no timestamp, so the same build gives the same manifest."""
-    document = {
+    version, the git commit and the launch role's digest; no timestamp, so the same build gives the same
+    manifest."""
+    document: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "version": settings.version,
         "artifacts_bucket": settings.artifacts_bucket,
@@ -196,6 +202,8 @@ def manifest(settings: Settings, products: Sequence[ProductFiles], platform: Seq
         ],
         "source": source,
     }
+    if launch_role_sha256:
+        document[LAUNCH_ROLE_DIGEST] = launch_role_sha256
     body = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
     return Manifest(MANIFEST, settings.key(PLATFORM, MANIFEST), body)
 

@@ -9,6 +9,7 @@ The names exported here are the notebooks' steps; the modules hold the building 
 """
 
 from .aws import Aws, WalkthroughError, connect
+from .backfill import BackfillResult, backfill_project
 from .batch_inference import (
     BatchState,
     approve_model,
@@ -68,6 +69,8 @@ from .walkthrough import (
 )
 
 __all__ = [
+    "BackfillResult",
+    "backfill_project",
     "ABALONE_PAGE",
     "ABALONE_URL",
     "PRODUCT_NAME",

@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 # Adaptive retries: the walkthrough polls several APIs and must not fail on a throttled describe call.
 CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, user_agent_extra="fsi-walkthrough/1")
@@ -21,6 +21,16 @@ CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, user_age
 
 class WalkthroughError(RuntimeError):
     """A step cannot go on; the message says what failed and what to do."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython (Jupyter, papermill) prints instead of a traceback: the message is the whole story."""
+        return [f"{type(self).__name__}: {self}"]
+
+
+NO_CREDENTIALS = (
+    "no AWS credentials found: run the notebook in SageMaker Studio (the execution role), or configure "
+    "credentials (aws configure / AWS_PROFILE / AWS_ACCESS_KEY_ID) before starting Jupyter"
+)
 
 
 def error_code(error: BaseException) -> str:
@@ -83,10 +93,19 @@ class Aws:
 
 
 def connect(region: str = "", endpoint_url: str = "") -> Aws:
-    """An :class:`Aws` for ``region`` (default: the session's region, as Studio configures it)."""
-    region = region or boto3.session.Session().region_name or ""
-    if not region:
-        raise WalkthroughError(
-            "no AWS region configured: set REGION in the parameters cell (for example 'eu-west-1')"
-        )
-    return Aws(region=region, endpoint_url=endpoint_url or None)
+    """An :class:`Aws` for ``region`` (default: the session's region, as Studio configures it). Refuses, in one
+    line, a configuration without a region or without credentials (which botocore would report only at the
+    first call, as a long traceback)."""
+    try:
+        region = region or boto3.session.Session().region_name or ""
+        if not region:
+            raise WalkthroughError(
+                "no AWS region configured: set REGION in the parameters cell (for example 'eu-west-1')"
+            )
+        aws = Aws(region=region, endpoint_url=endpoint_url or None)
+        credentials = aws.session.get_credentials()
+    except BotoCoreError as error:  # e.g. AWS_PROFILE names a missing profile, a broken credentials file
+        raise WalkthroughError(f"{NO_CREDENTIALS} ({error})") from None
+    if credentials is None:
+        raise WalkthroughError(NO_CREDENTIALS)
+    return aws

@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .aws import WalkthroughError
+from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+
+from .aws import NO_CREDENTIALS, WalkthroughError
 
 LOG = logging.getLogger("fsi_walkthrough")
 SKIPPED = "skipped: needs AWS"
@@ -53,7 +55,11 @@ class Steps:
             self.skipped.append(title)
             return None
         LOG.info("-> %s", title)
-        result = func(*args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except (NoCredentialsError, PartialCredentialsError) as error:
+            # botocore raises these from the first call, deep in a traceback that does not say what to do
+            raise WalkthroughError(f"{title}: {NO_CREDENTIALS} ({error})") from None
         self.executed.append(title)
         return result
 

@@ -21,6 +21,10 @@ https://docs.aws.amazon.com/service-authorization/latest/reference/, and the ser
   rule's ARN (``rule/<name>`` on the default bus, ``rule/<bus>/<name>`` otherwise).
 * IAM -- list_awsidentityandaccessmanagementiam.html: GetRole and SimulatePrincipalPolicy on the role's ARN.
 * STS -- GetCallerIdentity: "No permissions are required to perform this operation" (STS API reference).
+* SQS -- list_amazonsqs.html: on the queue's ARN (``arn:<partition>:sqs:<region>:<account>:<name>``, from the
+  ``QueueUrl``); the batch operations are authorized as their single-message actions ("Amazon SQS API
+  permissions: Actions and resource reference", SQS Developer Guide: SendMessageBatch needs sqs:SendMessage,
+  ChangeMessageVisibilityBatch sqs:ChangeMessageVisibility, DeleteMessageBatch sqs:DeleteMessage).
 
 An operation missing from :data:`OPERATIONS` raises :class:`UnknownOperation`: a new call in the code must be
 added here (with its source) before the gate can pass, so it cannot slip past unevaluated.
@@ -175,6 +179,16 @@ def _per_item(action: str, items: str) -> Mapper:
 # --- EventBridge and IAM --------------------------------------------------------------------------------
 
 
+def _queue(action: str) -> Mapper:
+    """``https://sqs.<region>.<domain>/<account>/<name>`` -> the queue's ARN."""
+
+    def mapper(p: Mapping[str, Any], env: Env) -> list[Authorization]:
+        account, name = p["QueueUrl"].rstrip("/").rsplit("/", 2)[-2:]
+        return [(action, env.arn("sqs", name, account=account), {})]
+
+    return mapper
+
+
 def _rule_arn(p: Mapping[str, Any], env: Env) -> str:
     bus = p.get("EventBusName")
     if bus and bus.startswith("arn:"):
@@ -237,6 +251,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         ("PolicySourceArn",), lambda p, env: [("iam:SimulatePrincipalPolicy", p["PolicySourceArn"], {})]
     ),
     ("sts", "GetCallerIdentity"): Operation((), lambda p, env: []),
+    ("sqs", "SendMessage"): Operation(("QueueUrl",), _queue("sqs:SendMessage")),
+    ("sqs", "SendMessageBatch"): Operation(("QueueUrl",), _queue("sqs:SendMessage")),
+    ("sqs", "ChangeMessageVisibility"): Operation(("QueueUrl",), _queue("sqs:ChangeMessageVisibility")),
+    ("sqs", "ChangeMessageVisibilityBatch"): Operation(("QueueUrl",), _queue("sqs:ChangeMessageVisibility")),
 }
 
 REFERENCE = "Service Authorization Reference"

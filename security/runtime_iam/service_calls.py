@@ -60,6 +60,11 @@ LAMBDA_DLQ_DOC = (
     "(https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html): the execution role "
     "needs sqs:SendMessage on the queue"
 )
+LAMBDA_SQS_DOC = (
+    "Lambda Developer Guide, 'Using Lambda with Amazon SQS', execution role permissions "
+    "(https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html): the event source mapping polls the queue with the "
+    "function's execution role (sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes)"
+)
 PIPELINE_ROLE_DOC = (
     "SageMaker Developer Guide, Pipelines 'IAM Access Management', pipeline role permissions "
     "(https://docs.aws.amazon.com/sagemaker/latest/dg/build-and-manage-access.html): the pipeline's role "
@@ -152,6 +157,7 @@ def launch_role_calls(project: Scenario, portfolio: Scenario | None, env: Env) -
         if need.passed_to:
             prefix = need.action.split(":", 1)[0]
             context[f"{prefix}:PassedToService"] = need.passed_to
+        context.update(need.context)
         props = project.resources[need.logical_id].get("Properties", {})
         verb = need.action.split(":", 1)[1]
         if verb.startswith(("Tag", "Create", "AddTags")) or verb == "PutBucketTagging":  # the request's tags
@@ -278,6 +284,14 @@ def lambda_runtime_calls(project: Scenario, env: Env, roles_by_arn: Mapping[str,
         target = props.get("DeadLetterConfig", {}).get("TargetArn")
         if target:
             found.append(_request(role, "sqs:SendMessage", target, activity, LAMBDA_DLQ_DOC))
+        for _, mapping in _of_type(project, "AWS::Lambda::EventSourceMapping"):
+            function_arn = env.arn("lambda", f"function:{props['FunctionName']}")
+            if mapping["FunctionName"] not in (props["FunctionName"], function_arn):
+                continue
+            queue = mapping["EventSourceArn"]
+            for verb in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+                found.append(_request(role, verb, queue, f"event source mapping of {props['FunctionName']}",
+                                      LAMBDA_SQS_DOC))
     return found
 
 
