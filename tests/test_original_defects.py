@@ -179,8 +179,8 @@ def test_generator_sources_hold_no_literal_partition() -> None:
     """ARNs come from generators.common.arn (awacs with ${AWS::Partition}), never from a typed 'arn:aws:'."""
     generators = Path(__file__).resolve().parent.parent / "generators"
     offenders = [
-        f"{path.name}:{number}"
-        for path in sorted(generators.glob("*.py"))
+        f"{path.relative_to(generators)}:{number}"
+        for path in sorted(generators.rglob("*.py"))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if "arn:aws:" in line
     ]

@@ -22,7 +22,7 @@ import awacs.logs as logs
 import awacs.s3 as s3
 import awacs.sagemaker as sm
 from awacs.aws import Condition, StringEquals
-from troposphere import Equals, GetAtt, If, Ref, Sub, codebuild, codecommit, codepipeline, events
+from troposphere import Equals, GetAtt, If, Output, Ref, Sub, codebuild, codecommit, codepipeline, events
 from troposphere.s3 import Bucket
 
 from .. import event_patterns
@@ -134,6 +134,11 @@ def seed_code_cicd(pt: ProjectTemplate, bucket: Bucket, *, build_description: st
     pt.launch.extend(launch_grants(pt))
     pt.project_roles.extend(pipeline_deploy_grants(pt))
     pt.studio_user.extend(studio_user_grants(pt))
+    pt.template.add_output([
+        Output("SeedCodePipelineName", Value=Ref(pipeline)),
+        Output("RepositoryCloneUrlHttp", Condition="UseCodeCommit", Value=GetAtt(repo, "CloneUrlHttp")),
+        Output("RepositoryName", Condition="UseCodeCommit", Value=GetAtt(repo, "Name")),
+    ])
     return SeedCodeCicd(repo, build, pipeline)
 
 

@@ -25,7 +25,7 @@ import awacs.s3 as awacs_s3
 import awacs.sagemaker as sagemaker
 import awacs.sqs as sqs
 from awacs.aws import Allow, ArnLike, Condition, Principal, Statement, StringEquals
-from troposphere import Equals, GetAtt, If, Not, Ref, Sub, awslambda, cloudtrail, events
+from troposphere import Equals, GetAtt, If, Not, Output, Ref, Sub, awslambda, cloudtrail, events
 from troposphere import sqs as sqs_resources
 from troposphere.cloudformation import CustomResource
 from troposphere.s3 import Bucket
@@ -253,6 +253,15 @@ def upload_trigger(pt: ProjectTemplate, artifact_bucket: Bucket, *, description:
     batch_queue_policy(pt, batch, rule)
     mapping = batch_event_source(pt, function, batch)
     data_bucket_events(pt)
+    t.add_output([
+        Output("StartIngestionFunctionName", Value=Ref(function)),
+        Output("UploadRuleArn", Value=GetAtt(rule, "Arn")),
+        Output("DeadLetterQueueUrl", Value=Ref(queue), Description="Events that could not start the pipeline"),
+        Output("DeadLetterQueueArn", Value=GetAtt(queue, "Arn")),
+        Output("BatchQueueUrl", Value=Ref(batch),
+               Description="Upload events waiting for their batch (StartMode Batched)"),
+        Output("TrailName", Condition="UseCloudTrail", Value=Ref(upload_trail)),
+    ])
     return UploadTrigger(function, rule, queue, upload_trail, batch, mapping)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from troposphere import Sub
 
+from ..cfn_resolve import PSEUDO_DEFAULTS
 from ..names import ProjectNames
 from ..settings import PLATFORM, Settings, lambda_zip_name
 
@@ -26,6 +27,19 @@ if TYPE_CHECKING:
     from ..blocks.project import ProjectTemplate
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+# The sample values of the parameters the shared blocks add (upload trigger, seed-code CI/CD, alarms): each
+# product's sample project starts from them. The connection is in the offline checks' account, Region and
+# partition (cfn_resolve's pseudo parameters): a parameter value, not an ARN the templates build.
+BLOCK_SAMPLE_PARAMETERS: Mapping[str, str] = {
+    "DataBucketName": "my-data-bucket",
+    "DataSuffix": ".csv",
+    "CodeConnectionArn": ":".join((
+        "arn", PSEUDO_DEFAULTS["AWS::Partition"], "codeconnections", PSEUDO_DEFAULTS["AWS::Region"],
+        PSEUDO_DEFAULTS["AWS::AccountId"], "connection/0a1b2c3d")),
+    "AlarmEmail": "ml-team@example.com",
+}
 
 
 @dataclass(frozen=True)

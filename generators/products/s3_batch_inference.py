@@ -24,7 +24,7 @@ from ..grants import Grant
 from ..names import ProjectNames, wild
 from ..parameters import ParameterSpec, ParameterTable
 from ..settings import Settings
-from . import PortfolioEntry, Product
+from . import BLOCK_SAMPLE_PARAMETERS, PortfolioEntry, Product
 
 MODEL = "Model"
 PREDICTIONS = "Predictions"
@@ -187,18 +187,7 @@ def build(settings: Settings, product: Product) -> ProjectTemplate:
             Output("ArtifactBucketName", Value=Ref(bucket)),
             Output("PredictionsLocation", Value=Sub("s3://${ArtifactBucket}/${PredictionsPrefix}"),
                    Description="One folder per execution, each prediction named after its input's key"),
-            Output("StartIngestionFunctionName", Value=Ref(trigger.function)),
-            Output("UploadRuleArn", Value=GetAtt(trigger.rule, "Arn")),
             Output("ModelApprovalRuleArn", Value=GetAtt(approval_rule, "Arn")),
-            Output("DeadLetterQueueUrl", Value=Ref(trigger.queue),
-                   Description="Events that could not start the pipeline"),
-            Output("DeadLetterQueueArn", Value=GetAtt(trigger.queue, "Arn")),
-            Output("BatchQueueUrl", Value=Ref(trigger.batch_queue),
-                   Description="Upload events waiting for their batch (StartMode Batched)"),
-            Output("SeedCodePipelineName", Value=Ref(cicd.pipeline)),
-            Output("RepositoryCloneUrlHttp", Condition="UseCodeCommit", Value=GetAtt(cicd.repository, "CloneUrlHttp")),
-            Output("RepositoryName", Condition="UseCodeCommit", Value=GetAtt(cicd.repository, "Name")),
-            Output("TrailName", Condition="UseCloudTrail", Value=Ref(trigger.trail)),
         ]
     )
     return pt
@@ -213,13 +202,10 @@ PRODUCT = Product(
     build_template=build,
     lambdas=upload_trigger.LAMBDAS,
     sample_parameters={
+        **BLOCK_SAMPLE_PARAMETERS,
         "SageMakerProjectName": "Churn-Scoring1",
         "SageMakerProjectId": "p-bcdefghijklm",
-        "DataBucketName": "my-data-bucket",
-        "DataSuffix": ".csv",
         "ModelPackageGroupName": "churn-models",
-        "CodeConnectionArn": "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d",
-        "AlarmEmail": "ml-team@example.com",
         "RepositoryId": "my-org/churn-scoring",
     },
     portfolio=PortfolioEntry.named("BatchInference"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import awacs.s3 as s3
 import awacs.sagemaker as sm
-from troposphere import GetAtt, Output, Ref, Sub
+from troposphere import Output, Ref, Sub
 
 from ..blocks import alarms, buckets, pipeline_jobs, seed_code_cicd, upload_trigger
 from ..blocks.project import PROJECT_PARAMETERS, ProjectTemplate
@@ -19,7 +19,7 @@ from ..grants import Grant
 from ..names import ProjectNames, wild
 from ..parameters import ParameterSpec, ParameterTable
 from ..settings import Settings
-from . import PortfolioEntry, Product
+from . import BLOCK_SAMPLE_PARAMETERS, PortfolioEntry, Product
 
 PROCESSING_IMAGES = ("sagemaker-scikit-learn", "sagemaker-data-wrangler-container")
 DESTINATION = "Destination"
@@ -163,7 +163,7 @@ def build(settings: Settings, product: Product) -> ProjectTemplate:
         description="Starts the project's SageMaker pipeline for each uploaded file.",
         rule_description="Starts the ingestion for uploads under the watched bucket and prefix.",
     )
-    cicd = seed_code_cicd.seed_code_cicd(
+    seed_code_cicd.seed_code_cicd(
         pt,
         bucket,
         build_description="Applies the feature group definition and upserts the SageMaker pipeline.",
@@ -185,17 +185,6 @@ def build(settings: Settings, product: Product) -> ProjectTemplate:
             Output("SageMakerPipelineName", Value=Sub(pt.names.sagemaker_pipeline),
                    Description="SageMaker pipeline started for each upload"),
             Output("ArtifactBucketName", Value=Ref(bucket)),
-            Output("StartIngestionFunctionName", Value=Ref(trigger.function)),
-            Output("UploadRuleArn", Value=GetAtt(trigger.rule, "Arn")),
-            Output("DeadLetterQueueUrl", Value=Ref(trigger.queue),
-                   Description="Events that could not start the pipeline"),
-            Output("DeadLetterQueueArn", Value=GetAtt(trigger.queue, "Arn")),
-            Output("BatchQueueUrl", Value=Ref(trigger.batch_queue),
-                   Description="Upload events waiting for their batch (StartMode Batched)"),
-            Output("SeedCodePipelineName", Value=Ref(cicd.pipeline)),
-            Output("RepositoryCloneUrlHttp", Condition="UseCodeCommit", Value=GetAtt(cicd.repository, "CloneUrlHttp")),
-            Output("RepositoryName", Condition="UseCodeCommit", Value=GetAtt(cicd.repository, "Name")),
-            Output("TrailName", Condition="UseCloudTrail", Value=Ref(trigger.trail)),
         ]
     )
     return pt
@@ -209,15 +198,12 @@ PRODUCT = Product(
     build_template=build,
     lambdas=upload_trigger.LAMBDAS,
     sample_parameters={
+        **BLOCK_SAMPLE_PARAMETERS,
         "SageMakerProjectName": "Churn-Features1",
         "SageMakerProjectId": "p-abcdefghijkl",
-        "DataBucketName": "my-data-bucket",
-        "DataSuffix": ".csv",
         "FeatureGroupName": "abalone",
         "DataWranglerFlowUrl": "s3://sagemaker-eu-west-1-123456789012/flows/abalone.flow",
         "DataWranglerOutputName": "0b8ef4a2-1234.default",
-        "CodeConnectionArn": "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d",
-        "AlarmEmail": "ml-team@example.com",
         "RepositoryId": "my-org/churn-features",
     },
     # The first product's logical ids in the portfolio template, unchanged since its first release.
