@@ -624,36 +624,13 @@ def find_execution(
         sleep(poll)
 
 
-def wait_for_execution(
-    sm: Any,
-    arn: str,
-    *,
-    timeout: float = 3600,
-    poll: float = 30,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> dict[str, Any]:
-    """Wait until the execution ends; raise with the failing steps' reasons unless it succeeded."""
-    deadline = clock() + timeout
-    while True:
-        execution = sm.describe_pipeline_execution(PipelineExecutionArn=arn)
-        status = execution["PipelineExecutionStatus"]
-        if status == "Succeeded":
-            LOG.info("execution %s succeeded", arn)
-            return execution
-        if status not in ingestion.RUNNING:
-            reasons = ingestion.failed_steps(sm, arn)
-            raise WalkthroughError(
-                f"execution {arn} is {status}: {execution.get('FailureReason') or 'no reason given'}"
-                + (f"; failed steps: {'; '.join(reasons)}" if reasons else "")
-                + ". The transform job's logs are in CloudWatch (/aws/sagemaker/TransformJobs, a stream per "
-                "instance): the entry point names the line it could not read."
-            )
-        if clock() >= deadline:
-            raise TimeoutError(f"execution {arn} is still {status} after {timeout / 60:.0f} min: it keeps running; "
-                               "follow it in Studio (Pipelines) and run this cell again to wait again")
-        LOG.info("execution is %s", status)
-        sleep(poll)
+TRANSFORM_LOGS = ("The transform job's logs are in CloudWatch (/aws/sagemaker/TransformJobs, a stream per "
+                  "instance): the entry point names the line it could not read.")
+
+
+def wait_for_execution(sm: Any, arn: str, *, timeout: float = 3600, **waiting: Any) -> dict[str, Any]:
+    """:func:`ingestion.wait_for_execution`, naming the transform job's logs when the execution failed."""
+    return ingestion.wait_for_execution(sm, arn, timeout=timeout, logs=TRANSFORM_LOGS, **waiting)
 
 
 def follow_upload(aws: Aws, batch: BatchState, uploaded: Mapping[str, Any], *, find_timeout: float = 600,

@@ -107,6 +107,10 @@ def _execution_for(sm: Any, pipeline_name: str, input_url: str, since: dt.dateti
     return ""
 
 
+PROCESSING_LOGS = ("The processing job's logs are in CloudWatch (/aws/sagemaker/ProcessingJobs); the rows that "
+                   "could not be written are in the project's artifact bucket under failed-rows/.")
+
+
 def wait_for_execution(
     sm: Any,
     execution_arn: str,
@@ -115,8 +119,10 @@ def wait_for_execution(
     poll: float = 30,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    logs: str = PROCESSING_LOGS,
 ) -> dict[str, Any]:
-    """Wait until the execution ends; raise with the failing steps' reasons unless it succeeded."""
+    """Wait until the execution ends; raise with the failing steps' reasons, and ``logs`` (where the jobs' logs
+    are), unless it succeeded."""
     deadline = clock() + timeout
     while True:
         execution = sm.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
@@ -130,8 +136,7 @@ def wait_for_execution(
             raise WalkthroughError(
                 f"execution {execution_arn} is {status}: {reason}"
                 + (f"; failed steps: {'; '.join(reasons)}" if reasons else "")
-                + ". The processing job's logs are in CloudWatch (/aws/sagemaker/ProcessingJobs); the rows that "
-                "could not be written are in the project's artifact bucket under failed-rows/."
+                + f". {logs}"
             )
         if clock() >= deadline:
             raise TimeoutError(
