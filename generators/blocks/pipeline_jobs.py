@@ -31,15 +31,22 @@ def processing_job_grants(pt: ProjectTemplate, image_repositories: Sequence[str]
             [sm.CreateProcessingJob, sm.DescribeProcessingJob, sm.StopProcessingJob, sm.AddTags],
             [arn("sagemaker", "processing-job/pipelines-*")],
         ),
-        Grant("ProcessingJobLogGroup", [logs.CreateLogGroup, logs.DescribeLogStreams],
-              [arn("logs", f"log-group:{PROCESSING_LOG_GROUP}")]),
-        Grant("ProcessingJobLogStreams", [logs.CreateLogStream, logs.PutLogEvents],
-              [arn("logs", f"log-group:{PROCESSING_LOG_GROUP}:log-stream:*")]),
+        *log_grants("ProcessingJob", PROCESSING_LOG_GROUP),
         # PutMetricData has no resource type (Service Authorization Reference): scoped by its namespace.
         Grant("ProcessingJobMetrics", [cw.PutMetricData], ["*"],
               Condition(StringEquals({"cloudwatch:namespace": PROCESSING_LOG_GROUP}))),
         image_grant(image_repositories),
         *input_grants(pt),
+    ]
+
+
+def log_grants(sid_prefix: str, log_group: str) -> list[Grant]:
+    """A job type's logs: its log group (``<sid_prefix>LogGroup``) and the streams in it (``...LogStreams``)."""
+    return [
+        Grant(f"{sid_prefix}LogGroup", [logs.CreateLogGroup, logs.DescribeLogStreams],
+              [arn("logs", f"log-group:{log_group}")]),
+        Grant(f"{sid_prefix}LogStreams", [logs.CreateLogStream, logs.PutLogEvents],
+              [arn("logs", f"log-group:{log_group}:log-stream:*")]),
     ]
 
 

@@ -11,7 +11,6 @@ the dead-letter queue with that reason.
 
 from __future__ import annotations
 
-import awacs.logs as logs
 import awacs.s3 as s3
 import awacs.sagemaker as sm
 from troposphere import GetAtt, Output, Ref, Sub
@@ -129,10 +128,7 @@ def transform_grants(pt: ProjectTemplate) -> list[Grant]:
             [sm.CreateTransformJob, sm.DescribeTransformJob, sm.StopTransformJob, sm.AddTags],
             [arn("sagemaker", "transform-job/pipelines-*")],
         ),
-        Grant("TransformJobLogGroup", [logs.CreateLogGroup, logs.DescribeLogStreams],
-              [arn("logs", f"log-group:{TRANSFORM_LOG_GROUP}")]),
-        Grant("TransformJobLogStreams", [logs.CreateLogStream, logs.PutLogEvents],
-              [arn("logs", f"log-group:{TRANSFORM_LOG_GROUP}:log-stream:*")]),
+        *pipeline_jobs.log_grants("TransformJob", TRANSFORM_LOG_GROUP),
         pipeline_jobs.image_grant([*MODEL_IMAGE_REPOSITORIES, arn("ecr", "repository/sagemaker-*")]),
         # The SageMaker SDK's default bucket, where registered models keep their artifacts (model.tar.gz).
         Grant("ReadModelArtifacts", [s3.GetObject], [arn("s3", "sagemaker-${AWS::Region}-${AWS::AccountId}/*")]),
