@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
 from generators.build import BuildResult, build, template_filename, template_names
 from generators.settings import Settings
+
+if TYPE_CHECKING:
+    from e2e_support import FakeClock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "build"
@@ -51,3 +55,12 @@ def load_template(path: Path) -> dict:
 @pytest.fixture(scope="session")
 def templates(built: BuildResult) -> dict[str, dict]:
     return {name: load_template(built.out_dir / template_filename(name)) for name in template_names()}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Time for the waiting helpers: ``clock.sleep`` advances ``clock.now`` and is recorded in ``clock.sleeps``.
+    (Imported here: e2e_support needs moto, which the security environment does not install.)"""
+    from e2e_support import FakeClock
+
+    return FakeClock()

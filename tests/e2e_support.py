@@ -28,6 +28,21 @@ LAMBDA_APP = REPO / "lambda_functions" / "start_ingestion_pipeline" / "app.py"
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
 
+
+class FakeClock:
+    """``clock`` and ``sleep`` for the waiting helpers: sleeping advances time (and is recorded), nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
 # The first twelve lines of the published abalone.data (no header): enough for every test.
 ABALONE_LINES = """\
 M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15

@@ -36,6 +36,7 @@ from e2e_support import (
     REGION,
     REPO,
     SEED_CODE_DIR,
+    FakeClock,
     feature_group_definition,
     lambda_app,
     processing_script,
@@ -58,23 +59,6 @@ SEED_DEPLOY = REPO / "seed-code" / "s3-batch-inference" / "deploy.py"
 BATCH_TEMPLATE = "project-s3-batch-inference"
 PACKAGE_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/{GROUP}/1"
 
-
-class FakeClock:
-    """``clock`` and ``sleep`` for the waiting helpers: sleeping advances time, nothing waits."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

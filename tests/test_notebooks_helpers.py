@@ -20,6 +20,7 @@ from e2e_support import (
     ACCOUNT,
     REGION,
     SEED_CODE_DIR,
+    FakeClock,
     feature_group_definition,
     moto_feature_group_fixes,
     walkthrough_helpers,
@@ -30,25 +31,6 @@ from moto import mock_aws
 fsi = walkthrough_helpers()
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/service-role/AmazonSageMaker-ExecutionRole"
 
-
-class FakeClock:
-    """``clock`` and ``sleep`` for the waiting helpers: sleeping advances time, nothing waits."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from e2e_support import FakeClock
 
 from generators.cli import CliError, main
 from generators.ops import _projects
@@ -85,17 +86,6 @@ def project(name: str, *, product: str | None = INGEST, artifact: str = "pa-010"
 
 def summary(described: dict[str, Any]) -> dict[str, Any]:
     return {k: described[k] for k in ("ProjectName", "ProjectArn", "ProjectId", "CreationTime", "ProjectStatus")}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Aws:
