@@ -7,6 +7,7 @@ packaged once).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 from troposphere import Template
 
 from . import policies, portfolio
-from .packaging import deterministic_zip
+from .packaging import Archives
 from .products import Product, products
 from .rendering import to_yaml
 from .settings import POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE, Settings
@@ -81,24 +82,34 @@ class BuildResult:
 
 
 def build(settings: Settings, out_dir: Path, repo_root: Path = REPO_ROOT) -> BuildResult:
-    """Write every template and the seed-code and Lambda zips into ``out_dir``."""
+    """Write every template and the seed-code and Lambda zips into ``out_dir`` (the zips in a second process
+    while the templates render, where it can: :class:`generators.packaging.Archives`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    archives = Archives(archive_sources(repo_root), out_dir)
+    if archives.in_child:
+        log.info("packing the zips in a second process")
     templates = {}
-    for name, builder in template_builders().items():
-        path = out_dir / template_filename(name)
-        _write_atomically(path, render(builder(settings)))
-        templates[name] = path
+    try:
+        for name, builder in template_builders().items():
+            path = out_dir / template_filename(name)
+            _write_atomically(path, render(builder(settings)))
+            templates[name] = path
+            log.info("wrote %s", path)
+    except BaseException:
+        with contextlib.suppress(OSError, ValueError):  # the template's error is the one to report
+            archives.wait()
+        raise
+    written = archives.wait()
+    for path in written.values():
         log.info("wrote %s", path)
-    archives = {
-        zip_name: deterministic_zip(source, out_dir / zip_name)
-        for zip_name, source in archive_sources(repo_root).items()
-    }
-    for path in archives.values():
-        log.info("wrote %s", path)
-    return BuildResult(out_dir=out_dir, templates=templates, archives=archives)
+    return BuildResult(out_dir=out_dir, templates=templates, archives=written)
 
 
 def _write_atomically(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
+    try:
+        partial.write_text(text, encoding="utf-8")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)

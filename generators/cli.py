@@ -8,10 +8,10 @@ implementation (:mod:`generators.release.command`, boto3) is imported only when 
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
-import pkgutil
 import sys
 import time
 from pathlib import Path
@@ -25,15 +25,17 @@ from .settings import (
 )
 
 DEFAULT_OUT = Path("build")
+# Commands that allocate, write and end; the others call AWS and may wait for minutes, with the garbage
+# collector on (``python -m generators`` starts with it off, :mod:`generators.__main__`).
+ONE_SHOT_COMMANDS = frozenset({"build", "parameters"})
 
 
 def ops_commands() -> list[str]:
     """Operations on deployed projects: every module ``generators/ops/<name>.py`` (no leading underscore)
     defines ``add_arguments(commands)`` with plain argparse and imports boto3 only inside the function that
     runs its command, so ``--help`` and ``build`` stay light."""
-    from . import ops
-
-    return sorted(m.name for m in pkgutil.iter_modules(ops.__path__) if not m.name.startswith("_"))
+    folder = Path(__file__).with_name("ops")
+    return sorted(path.stem for path in folder.glob("*.py") if not path.stem.startswith("_"))
 
 
 class CliError(Exception):
@@ -178,6 +180,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command not in ONE_SHOT_COMMANDS:
+        gc.enable()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return int(args.handler(args))

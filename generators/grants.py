@@ -40,16 +40,18 @@ def _key(value: object) -> str:
 def statements(grants: Iterable[Grant]) -> list[Statement]:
     """One Allow statement per sid, in order of first appearance; actions and resources de-duplicated."""
     merged: dict[str, tuple[list[Action], list[object], Condition | None]] = {}
+    known: dict[str, set[str]] = {}  # sid -> the keys of its resources so far
     for grant in grants:
         actions, resources, condition = merged.setdefault(grant.sid, ([], [], grant.condition))
         if _key(condition) != _key(grant.condition):
             raise ValueError(f"grants {grant.sid} disagree on their condition: give them different sids")
         actions.extend(grant.actions)
-        known = {_key(resource) for resource in resources}
+        seen = known.setdefault(grant.sid, set())
         for resource in grant.resources:
-            if _key(resource) not in known:
+            key = _key(resource)
+            if key not in seen:
                 resources.append(resource)
-                known.add(_key(resource))
+                seen.add(key)
     result = []
     for sid, (actions, resources, condition) in merged.items():
         statement = Statement(Sid=sid, Effect=Allow, Action=unique_actions(actions), Resource=resources)

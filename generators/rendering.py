@@ -4,13 +4,14 @@ Templates are plain data (mappings, lists, strings, numbers, booleans): block ma
 block sequences, and scalars that are either plain (simple names such as ``Ref`` or ``AWS::S3::Bucket``) or
 JSON double-quoted strings, which are valid YAML double-quoted scalars. There are no short tags (``!Ref``):
 intrinsic functions stay ``Ref:``/``Fn::GetAtt:`` keys, which every rule engine reads. About five times faster
-than troposphere's ``to_yaml`` (a pure-Python YAML emitter); ``tests/test_build_output.py`` checks that
+than troposphere's ``to_yaml`` (a pure-Python YAML emitter); ``tests/test_rendering.py`` checks that
 PyYAML reads back exactly the template's JSON.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -21,49 +22,72 @@ _RESERVED = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "nul
 
 
 def scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return _string(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    if isinstance(value, str):
-        if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED and not value.endswith(":"):
-            return value
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int):
+        return str(int(value))  # an IntEnum member as its number
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"cannot render {value} in a template: JSON has no such number")
+        text = repr(value)
+        # YAML 1.1 (PyYAML, cfn-lint) reads an exponent without a dot ("1e-07") as a string.
+        return text.replace("e", ".0e", 1) if "e" in text and "." not in text else text
     raise TypeError(f"cannot render {type(value).__name__} in a template")
 
 
-def _lines(value: Any, indent: str, out: list[str]) -> None:
-    """Append the block lines of a non-empty mapping or sequence at ``indent``."""
-    if isinstance(value, dict):
-        for key in sorted(value):
-            _entry(f"{indent}{scalar(key)}:", value[key], indent, out)
-    else:
+def _string(value: str) -> str:
+    if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED and not value.endswith(":"):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _Emitter:
+    """The lines of one template. Keys and values repeat (``Type``, ``Ref``, ``Fn::Sub``, resource names), so
+    each distinct string is turned into its YAML form once."""
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self._strings: dict[str, str] = {}
+
+    def scalar(self, value: Any) -> str:
+        if type(value) is str:
+            text = self._strings.get(value)
+            if text is None:
+                text = self._strings[value] = _string(value)
+            return text
+        return scalar(value)
+
+    def lines(self, value: Any, indent: str) -> None:
+        """Append the block lines of a non-empty mapping or sequence at ``indent``."""
+        if isinstance(value, dict):
+            for key in sorted(value):
+                self.entry(f"{indent}{self.scalar(key)}:", value[key], indent, False)
+            return
         for item in value:
             if isinstance(item, dict) and item:
-                nested: list[str] = []
-                _lines(item, indent + "  ", nested)
-                out.append(f"{indent}- {nested[0].lstrip()}")
-                out.extend(nested[1:])
+                start = len(self.out)
+                self.lines(item, indent + "  ")
+                self.out[start] = f"{indent}- {self.out[start].lstrip()}"
             else:
-                _entry(f"{indent}-", item, indent, out)
+                self.entry(f"{indent}-", item, indent, True)
 
-
-def _entry(head: str, value: Any, indent: str, out: list[str]) -> None:
-    if isinstance(value, dict | list | tuple) and value:
-        out.append(head)
-        # A sequence under a mapping key may stay at the key's indentation, as PyYAML writes it.
-        _lines(value, indent + "  " if isinstance(value, dict) or head.endswith("-") else indent, out)
-    elif isinstance(value, dict):
-        out.append(f"{head} {{}}")
-    elif isinstance(value, list | tuple):
-        out.append(f"{head} []")
-    else:
-        out.append(f"{head} {scalar(value)}")
+    def entry(self, head: str, value: Any, indent: str, in_sequence: bool) -> None:
+        if isinstance(value, dict | list | tuple):
+            if not value:
+                self.out.append(f"{head} {{}}" if isinstance(value, dict) else f"{head} []")
+                return
+            self.out.append(head)
+            # A sequence under a mapping key may stay at the key's indentation, as PyYAML writes it.
+            self.lines(value, indent + "  " if in_sequence or isinstance(value, dict) else indent)
+        else:
+            self.out.append(f"{head} {self.scalar(value)}")
 
 
 def to_yaml(template: Mapping[str, Any]) -> str:
-    out: list[str] = []
-    _lines(template, "", out)
-    return "\n".join(out) + "\n"
+    emitter = _Emitter()
+    emitter.lines(template, "")
+    return "\n".join(emitter.out) + "\n"

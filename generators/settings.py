@@ -58,6 +58,11 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]*$")
 
 
+# ``version = "X.Y.Z"`` on its own line in the ``[project]`` table (before the next table header);
+# tests/test_cli.py holds it to what tomllib reads.
+_PROJECT_VERSION = re.compile(r'^\[project\][ \t]*$(?:(?!^\[).)*?^version[ \t]*=[ \t]*"([^"\n]+)"', re.M | re.S)
+
+
 class SettingsError(ValueError):
     """A release coordinate that cannot produce valid templates."""
 
@@ -69,9 +74,13 @@ def package_version() -> str:
     lazily: the light commands (build, --help) should not pay for importlib.metadata."""
     pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
     if pyproject.is_file():
+        text = pyproject.read_text(encoding="utf-8")
+        match = _PROJECT_VERSION.search(text)
+        if match:  # the usual one-line form, without loading a TOML parser (every command asks)
+            return match.group(1)
         import tomllib
 
-        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+        return str(tomllib.loads(text)["project"]["version"])
     from importlib import metadata
 
     return metadata.version("sagemaker-reusable-components")

@@ -79,3 +79,77 @@ def test_zip_does_not_depend_on_file_mtimes(tmp_path: Path) -> None:
 def test_zip_of_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not a directory"):
         deterministic_zip(tmp_path / "nope", tmp_path / "x.zip")
+
+
+# Run in a fresh interpreter: the build forks only where no other thread runs, which a test runner cannot
+# promise. Prints, as JSON, what Archives did with each case.
+_ARCHIVES_SCRIPT = """
+import json, sys
+from pathlib import Path
+from generators.packaging import Archives
+root = Path(sys.argv[1])
+report = {}
+for case, sources in {
+    "good": {"a.zip": root / "src", "b.zip": root / "src" / "pkg"},
+    "missing": {"a.zip": root / "src", "gone.zip": root / "nope"},
+    "empty": {"empty.zip": root / "hollow"},
+}.items():
+    out = root / case
+    try:
+        archives = Archives(sources, out, fork=None if case == "good" else True)
+        forked = archives.in_child
+        written = archives.wait()
+        report[case] = {"forked": forked, "written": sorted(written), "files": sorted(p.name for p in out.iterdir())}
+    except (OSError, ValueError) as error:
+        report[case] = {"error": type(error).__name__, "message": str(error),
+                        "files": sorted(p.name for p in out.iterdir()) if out.exists() else []}
+print(json.dumps(report))
+"""
+
+
+def test_zips_packed_in_a_child_process_match_the_ones_packed_here(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from generators.packaging import Archives
+
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "src" / "a.py").write_text("a = 1\n" * 500)
+    (tmp_path / "src" / "pkg" / "b.py").write_text("b = 2\n")
+    (tmp_path / "hollow").mkdir()
+    completed = subprocess.run([sys.executable, "-c", _ARCHIVES_SCRIPT, str(tmp_path)], capture_output=True,
+                               text=True, timeout=60, check=True)
+    report = json.loads(completed.stdout)
+
+    # A single-threaded process forks by itself, and the child's zips are the bytes packed in this process.
+    assert report["good"] == {"forked": True, "written": ["a.zip", "b.zip"], "files": ["a.zip", "b.zip"]}
+    here = Archives({"a.zip": tmp_path / "src", "b.zip": tmp_path / "src" / "pkg"}, tmp_path / "here", fork=False)
+    assert not here.in_child
+    for name, path in here.wait().items():
+        assert (tmp_path / "good" / name).read_bytes() == path.read_bytes(), name
+
+    # The child's failure is raised in the parent with its type and message; nothing half-written is left.
+    assert report["missing"]["error"] == "OSError"
+    assert "cannot package" in report["missing"]["message"] and "not a directory" in report["missing"]["message"]
+    assert not any(name.endswith(".partial") for name in report["missing"]["files"])
+    assert report["empty"] == {"error": "ValueError", "message": f"cannot package {tmp_path / 'hollow'}: no files to "
+                               "include", "files": []}
+
+
+def test_a_zip_that_fails_midway_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.py").write_text("a = 1\n")
+    (source / "b.py").write_text("b = 1\n")
+    real_read = Path.read_bytes
+
+    def failing_read(path: Path) -> bytes:
+        if path.name == "b.py":
+            raise PermissionError(f"cannot read {path}")
+        return real_read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", failing_read)
+    with pytest.raises(PermissionError, match="cannot read"):
+        deterministic_zip(source, tmp_path / "out" / "x.zip")
+    assert list((tmp_path / "out").iterdir()) == []

@@ -127,6 +127,59 @@ def test_version_prints_the_pyproject_version() -> None:
     assert result.stdout.strip() == f"python -m generators {version}"
 
 
+@pytest.mark.parametrize(
+    ("text", "one_line"),
+    [
+        ('[project]\nname = "x"\nversion = "1.2.3"\n[tool.x]\nversion = "9.9.9"\n', "1.2.3"),
+        ('[tool.x]\nversion = "9.9.9"\n\n[project]\nversion="0.1.0-rc.1"\n', "0.1.0-rc.1"),
+        # What the one-line reading does not take goes to tomllib: a version that is not in the [project]
+        # table itself, a literal string.
+        ('[project]\nname = "x"\ndynamic = ["version"]\n[project.urls]\nversion = "9.9.9"\n', None),
+        ("[project]\nversion = '1.0.0'\n", None),
+    ],
+)
+def test_package_version_reads_what_tomllib_reads(text, one_line) -> None:
+    from generators.settings import _PROJECT_VERSION
+
+    match = _PROJECT_VERSION.search(text)
+    assert (match.group(1) if match else None) == one_line
+    if one_line is not None:
+        assert one_line == tomllib.loads(text)["project"]["version"]
+    repo_text = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    repo_match = _PROJECT_VERSION.search(repo_text)
+    assert repo_match and repo_match.group(1) == tomllib.loads(repo_text)["project"]["version"]
+
+
+def test_one_shot_commands_run_without_the_garbage_collector_and_the_others_with_it(monkeypatch, capsys) -> None:
+    """``python -m generators`` turns the collector off before loading the modules; ``build`` and ``parameters``
+    keep it off, commands that call AWS and wait turn it back on."""
+    import gc
+
+    from generators import cli
+
+    seen: dict[str, bool] = {}
+
+    def recording(name: str):
+        def handler(args) -> int:
+            seen[name] = gc.isenabled()
+            return 0
+        return handler
+
+    monkeypatch.setattr(cli, "run_build", recording("build"))
+    monkeypatch.setattr(cli, "run_release", recording("release"))
+    was_enabled = gc.isenabled()
+    try:
+        for argv in (["build"], ["release", "--bucket", "b-123", "--dry-run"]):
+            gc.disable()
+            assert main(argv) == 0
+    finally:
+        if was_enabled:
+            gc.enable()
+    assert seen == {"build": False, "release": True}
+    main_module = (REPO_ROOT / "generators" / "__main__.py").read_text(encoding="utf-8")
+    assert main_module.index("gc.disable()") < main_module.index("from .cli import main")
+
+
 def test_release_help_explains_the_product_options() -> None:
     result = _run("release", "--help")
     assert result.returncode == 0, result.stderr
