@@ -10,12 +10,14 @@ Each sample is a fresh process of this interpreter (same venv), timed from the o
 interleaved, after one untimed warm-up of each (bytecode caches written). The ratio is median(b) / median(a);
 the target is <= 1.5. Then one ``python -X importtime -m generators build`` run shows where the build's
 import time goes (the top entries by cumulative time) and whether boto3/botocore were imported (they must not
-be: only ``release`` needs them).
+be: only ``release`` needs them). ``--phases`` adds where the build's own time goes, step by step, in a fresh
+interpreter that runs what ``python -m generators build`` runs (median of the repeats).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -84,10 +86,82 @@ def import_profile(out_dir: Path) -> list[Import]:
     return imports
 
 
+# Runs in a fresh interpreter, step by step as generators/__main__.py and cli.run_build do; prints one JSON object
+# of milliseconds per step. Frozen-dataclass creation (a fixed cost of our modules' imports) is timed by wrapping
+# dataclasses' class processing.
+_PHASES_SCRIPT = r"""
+import gc
+gc.disable()
+import json, sys, time
+clock = time.perf_counter
+report = {}
+started = clock()
+def step(name):
+    global started
+    now = clock()
+    report[name] = report.get(name, 0.0) + (now - started) * 1e3
+    started = now
+import troposphere, awacs
+step("import troposphere, awacs")
+import dataclasses
+real = dataclasses._process_class
+def timed(*args, **kwargs):
+    begin = clock()
+    try:
+        return real(*args, **kwargs)
+    finally:
+        report["(of the imports) dataclass creation"] = report.get("(of the imports) dataclass creation", 0.0) \
+            + (clock() - begin) * 1e3
+dataclasses._process_class = timed
+from generators import cli
+step("import generators.cli (argparse, settings)")
+args = cli.parser().parse_args(["build", "--out", sys.argv[1]])
+step("argument parser (argparse, release and ops options)")
+from generators import build, policies, portfolio
+from generators.products import products
+step("import generators.build (products, blocks, troposphere and awacs services)")
+from pathlib import Path
+out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
+settings = cli.settings_from(args)
+archives = build.Archives(build.archive_sources(), out)
+step("fork the zip packer")
+for product in products():
+    product.build(settings)
+step("build the products' troposphere templates")
+for name, builder in build.template_builders().items():
+    template = builder(settings)
+    step("build sm-policies and the portfolio (grants merged)")
+    text = build.render(template)
+    step("render YAML (to_dict + emitter)")
+    build._write_atomically(out / build.template_filename(name), text)
+    step("write the templates")
+archives.wait()
+step("wait for the zip packer")
+from generators.packaging import deterministic_zip
+begin = clock()
+for name, source in build.archive_sources().items():
+    deterministic_zip(source, out / ("serial-" + name))
+report["(in the child, overlapped) the zips"] = (clock() - begin) * 1e3
+print(json.dumps(report))
+"""
+
+
+def phases(out_dir: Path, repeat: int) -> dict[str, float]:
+    runs = []
+    for index in range(repeat + 1):  # the first run writes the bytecode caches
+        completed = subprocess.run([sys.executable, "-c", _PHASES_SCRIPT, str(out_dir / f"phases-{index}")], env=ENV,
+                                   cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise SystemExit(f"phases failed: {completed.stderr.strip()[-500:]}")
+        runs.append(json.loads(completed.stdout))
+    return {name: statistics.median(run[name] for run in runs[1:]) for name in runs[-1]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="samples per case (median reported; default 5)")
     parser.add_argument("--top", type=int, default=15, help="import profile entries to show (default 15)")
+    parser.add_argument("--phases", action="store_true", help="also time the build's steps in one process")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
@@ -100,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             for case in timed:
                 samples[case.label].append(run_once(case))
         profile = import_profile(Path(tmp) / "profiled")
+        steps = phases(Path(tmp), args.repeat) if args.phases else {}
 
     medians = {label: statistics.median(values) for label, values in samples.items()}
     floor, whole = medians[timed[1].label], medians[timed[2].label]
@@ -120,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'cumulative':>10}  {'self':>8}  module")
     for entry in sorted(profile, key=lambda i: i.cumulative_us, reverse=True)[: args.top]:
         print(f"  {entry.cumulative_us / 1e3:>8.1f}ms  {entry.self_us / 1e3:>6.1f}ms  {'  ' * entry.depth}{entry.name}")
+    if steps:
+        print(f"\nwhere a build's time goes, in one process (median of {args.repeat}; the interpreter's start and "
+              "exit are not in it):")
+        for name, milliseconds in steps.items():
+            print(f"  {milliseconds:>7.1f}ms  {name}")
     return 0
 
 
