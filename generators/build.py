@@ -18,7 +18,7 @@ from typing import Any
 from troposphere import Template
 
 from . import policies, portfolio
-from .packaging import Archives
+from .packaging import Archives, replaced_on_success
 from .products import Product, products
 from .rendering import to_yaml
 from .settings import POLICIES_TEMPLATE, PORTFOLIO_TEMPLATE, Settings
@@ -106,10 +106,5 @@ def build(settings: Settings, out_dir: Path, repo_root: Path = REPO_ROOT) -> Bui
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    try:
+    with replaced_on_success(path) as partial:
         partial.write_text(text, encoding="utf-8")
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # 1980-01-01 is the earliest timestamp a zip entry can hold.
@@ -40,21 +42,29 @@ def deterministic_zip(source: Path, destination: Path) -> Path:
     import zipfile  # here, not at the top: a build packs in a child process, and the parent never needs it
 
     destination.parent.mkdir(parents=True, exist_ok=True)
+    with replaced_on_success(destination) as partial, \
+            zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(source).as_posix(), date_time=FIXED_DATE_TIME)
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, whatever the build host is
+            archive.writestr(info, path.read_bytes(), compresslevel=9)
+    return destination
+
+
+@contextmanager
+def replaced_on_success(destination: Path) -> Iterator[Path]:
+    """A ``.partial`` path beside ``destination`` to write; it becomes ``destination`` when the block ends
+    normally and is removed when it raises, so a reader never sees a half-written file."""
     partial = destination.with_name(destination.name + ".partial")
     try:
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-            for path in files:
-                info = zipfile.ZipInfo(path.relative_to(source).as_posix(), date_time=FIXED_DATE_TIME)
-                mode = 0o755 if os.access(path, os.X_OK) else 0o644
-                info.external_attr = (stat.S_IFREG | mode) << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.create_system = 3  # Unix, whatever the build host is
-                archive.writestr(info, path.read_bytes(), compresslevel=9)
+        yield partial
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     partial.replace(destination)
-    return destination
 
 
 class Archives:

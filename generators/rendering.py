@@ -21,9 +21,13 @@ _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_:./-]*")
 _RESERVED = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 
 
-def scalar(value: Any) -> str:
-    if isinstance(value, str):
-        return _string(value)
+def _string(value: str) -> str:
+    if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED and not value.endswith(":"):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _non_string(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -39,12 +43,6 @@ def scalar(value: Any) -> str:
     raise TypeError(f"cannot render {type(value).__name__} in a template")
 
 
-def _string(value: str) -> str:
-    if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED and not value.endswith(":"):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
 class _Emitter:
     """The lines of one template. Keys and values repeat (``Type``, ``Ref``, ``Fn::Sub``, resource names), so
     each distinct string is turned into its YAML form once."""
@@ -54,12 +52,12 @@ class _Emitter:
         self._strings: dict[str, str] = {}
 
     def scalar(self, value: Any) -> str:
-        if type(value) is str:
+        if isinstance(value, str):
             text = self._strings.get(value)
             if text is None:
                 text = self._strings[value] = _string(value)
             return text
-        return scalar(value)
+        return _non_string(value)
 
     def lines(self, value: Any, indent: str) -> None:
         """Append the block lines of a non-empty mapping or sequence at ``indent``."""
